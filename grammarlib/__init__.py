@@ -1,0 +1,22 @@
+"""grammarlib: exact constrained generation for language models.
+
+Grammars (Lark, GBNF, regular expressions, choice lists) and JSON Schemas compile to byte-level
+automata; a matcher tracks, byte by byte, whether the output so far can still become a string of
+the language.
+"""
+
+from .compiler import CompiledGrammar, compile
+from .errors import EmptyLanguageError, GrammarError, GrammarTooLargeError
+from .grammar import Grammar
+from .matcher import GrammarMatcher
+
+__all__ = [
+    "CompiledGrammar",
+    "EmptyLanguageError",
+    "Grammar",
+    "GrammarError",
+    "GrammarMatcher",
+    "GrammarTooLargeError",
+    "compile",
+]
+__version__ = "0.1.0"

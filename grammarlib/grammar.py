@@ -1,0 +1,130 @@
+"""`Grammar`: a set of IR rules with a start rule, and the front-ends that build one."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Mapping
+
+from .errors import GrammarError
+from .ir import Expr, alt, literal, refs, to_text
+
+
+class Grammar:
+    """A context-free grammar over bytes: rules whose bodies are IR expressions.
+
+    Build one with a front-end (:meth:`from_lark`, :meth:`from_gbnf`, :meth:`from_regex`,
+    :meth:`from_choices`) or directly from IR rules. Grammars are immutable values: equal rules and
+    start give equal grammars with equal :attr:`fingerprint`.
+    """
+
+    __slots__ = ("_fingerprint", "_positions", "_rules", "_start")
+
+    def __init__(
+        self,
+        rules: Mapping[str, Expr],
+        start: str,
+        *,
+        positions: Mapping[str, tuple[int, int]] | None = None,
+    ):
+        """``positions`` optionally maps rule names to (line, column) in the source text."""
+        self._rules = dict(rules)
+        self._start = start
+        self._positions = dict(positions or {})
+        self._fingerprint: str | None = None
+        if start not in self._rules:
+            raise GrammarError(f"start rule {start!r} is not defined")
+        for name, body in self._rules.items():
+            for ref in refs(body):
+                if ref not in self._rules:
+                    line_col = self._positions.get(name)
+                    raise GrammarError(
+                        f"rule {name!r} references undefined rule {ref!r}",
+                        line=line_col[0] if line_col else None,
+                        column=line_col[1] if line_col else None,
+                    )
+
+    @property
+    def rules(self) -> Mapping[str, Expr]:
+        """Rule name -> body expression (a read-only view)."""
+        return _ReadOnly(self._rules)
+
+    @property
+    def start(self) -> str:
+        return self._start
+
+    def position(self, rule: str) -> tuple[int, int] | None:
+        """(line, column) where ``rule`` is defined in the source text, if known."""
+        return self._positions.get(rule)
+
+    @property
+    def fingerprint(self) -> str:
+        """A content hash of the rules and start rule (used as a cache key)."""
+        if self._fingerprint is None:
+            h = hashlib.sha256(self._start.encode())
+            for name in sorted(self._rules):
+                h.update(b"\0" + name.encode() + b"\0" + repr(self._rules[name]).encode())
+            self._fingerprint = h.hexdigest()
+        return self._fingerprint
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Grammar) and self.fingerprint == other.fingerprint
+
+    def __hash__(self) -> int:
+        return hash(self.fingerprint)
+
+    def __repr__(self) -> str:
+        return f"<Grammar start={self._start!r} rules={len(self._rules)}>"
+
+    def to_text(self) -> str:
+        """The rules in a readable regex-like notation, start rule first."""
+        names = [self._start, *sorted(n for n in self._rules if n != self._start)]
+        return "\n".join(f"{n} ::= {to_text(self._rules[n])}" for n in names)
+
+    # -- front-ends ---------------------------------------------------------------------------
+
+    @classmethod
+    def from_lark(cls, text: str, start: str = "start") -> Grammar:
+        """A grammar in Lark's EBNF. Semantics: a CFG over bytes (no lexer), with ``%ignore``
+        material allowed before, between and after terminals, like lark's Earley parser with
+        ``lexer="dynamic_complete"``."""
+        from .lark_frontend import grammar_from_lark
+
+        return grammar_from_lark(text, start)
+
+    @classmethod
+    def from_gbnf(cls, text: str, start: str = "root") -> Grammar:
+        """A grammar in llama.cpp's GBNF notation; ``root`` is the start rule."""
+        from .gbnf import grammar_from_gbnf
+
+        return grammar_from_gbnf(text, start)
+
+    @classmethod
+    def from_regex(cls, pattern: str) -> Grammar:
+        """The strings that Python's ``re.fullmatch(pattern, s)`` accepts, as UTF-8 bytes."""
+        from .regex import regex_to_expr
+
+        return cls({"root": regex_to_expr(pattern)}, "root")
+
+    @classmethod
+    def from_choices(cls, choices: Iterable[str | bytes]) -> Grammar:
+        """Exactly one of the given strings."""
+        items = list(choices)
+        if not items:
+            raise GrammarError("from_choices needs at least one choice")
+        return cls({"root": alt(*(literal(c) for c in items))}, "root")
+
+
+class _ReadOnly(Mapping[str, Expr]):
+    __slots__ = ("_data",)
+
+    def __init__(self, data: dict[str, Expr]):
+        self._data = data
+
+    def __getitem__(self, key: str) -> Expr:
+        return self._data[key]
+
+    def __iter__(self):
+        return iter(self._data)
+
+    def __len__(self) -> int:
+        return len(self._data)

@@ -1,0 +1,269 @@
+"""The grammar IR: rules whose bodies are regular expressions over byte sets and rule references.
+
+Every front-end (Lark, GBNF, regex, choices, JSON Schema) lowers to this. Expressions are small
+immutable trees; build them with the smart constructors (:func:`seq`, :func:`alt`, :func:`repeat`,
+:func:`literal`, ...) which flatten and simplify, so structurally equal languages often end up as
+equal trees and trivial cases never reach the automaton builder.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+
+ALL_BYTES = (1 << 256) - 1
+
+
+class Expr:
+    """Base class of IR expressions."""
+
+    __slots__ = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Bytes(Expr):
+    """One byte from a set; ``mask`` bit ``b`` set means byte ``b`` is allowed."""
+
+    mask: int
+
+    def __repr__(self) -> str:
+        return f"Bytes({_describe_mask(self.mask)})"
+
+
+@dataclass(frozen=True, slots=True)
+class Seq(Expr):
+    """Concatenation. ``Seq(())`` is the empty string."""
+
+    items: tuple[Expr, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Alt(Expr):
+    """Alternation. ``Alt(())`` is the empty language."""
+
+    items: tuple[Expr, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Repeat(Expr):
+    """``item`` repeated ``min`` to ``max`` times (``max=None``: unbounded)."""
+
+    item: Expr
+    min: int
+    max: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class Ref(Expr):
+    """A reference to the rule called ``name``."""
+
+    name: str
+
+
+EPSILON = Seq(())
+EMPTY = Alt(())
+
+
+def byte_set(values: Iterable[int]) -> Bytes:
+    """A :class:`Bytes` matching any of ``values``."""
+    mask = 0
+    for v in values:
+        mask |= 1 << v
+    return Bytes(mask)
+
+
+def byte_range(lo: int, hi: int) -> Bytes:
+    """A :class:`Bytes` matching ``lo..hi`` inclusive."""
+    return Bytes(((1 << (hi + 1)) - 1) ^ ((1 << lo) - 1))
+
+
+def literal(data: bytes | str) -> Expr:
+    """Exactly the given bytes (a ``str`` is UTF-8 encoded)."""
+    if isinstance(data, str):
+        data = data.encode("utf-8")
+    return seq(*(Bytes(1 << b) for b in data))
+
+
+def seq(*items: Expr) -> Expr:
+    """Concatenation of ``items``, flattened; the empty language absorbs everything."""
+    out: list[Expr] = []
+    for item in items:
+        if isinstance(item, Seq):
+            out.extend(item.items)
+        elif item == EMPTY or (isinstance(item, Bytes) and item.mask == 0):
+            return EMPTY
+        else:
+            out.append(item)
+    if len(out) == 1:
+        return out[0]
+    return Seq(tuple(out))
+
+
+def alt(*items: Expr) -> Expr:
+    """Alternation of ``items``, flattened and deduplicated; byte sets are merged into one."""
+    out: list[Expr] = []
+    seen: set[Expr] = set()
+    mask = 0
+    for item in items:
+        parts = item.items if isinstance(item, Alt) else (item,)
+        for part in parts:
+            if isinstance(part, Bytes):
+                mask |= part.mask
+            elif part not in seen:
+                seen.add(part)
+                out.append(part)
+    if mask:
+        out.insert(0, Bytes(mask))
+    if len(out) == 1:
+        return out[0]
+    return Alt(tuple(out))
+
+
+def repeat(item: Expr, min_count: int, max_count: int | None) -> Expr:
+    """``item`` repeated between ``min_count`` and ``max_count`` times (``None``: no bound)."""
+    if min_count < 0 or (max_count is not None and max_count < min_count):
+        raise ValueError(f"bad repetition bounds {{{min_count},{max_count}}}")
+    if max_count == 0 or item == EPSILON:
+        return EPSILON
+    if item == EMPTY or (isinstance(item, Bytes) and item.mask == 0):
+        return EPSILON if min_count == 0 else EMPTY
+    if min_count == 1 and max_count == 1:
+        return item
+    if isinstance(item, Repeat) and item.min <= 1 and item.max is None:
+        # (x*)^k = x* and (x+)^k = x+ for k >= 1; zero repetitions add the empty string.
+        return item if min_count >= 1 or item.min == 0 else Repeat(item.item, 0, None)
+    if min_count == 0 and isinstance(item, Alt) and EPSILON in item.items:
+        # (x | "")^{0,n} = x^{0,n}: the empty alternative adds nothing.
+        return repeat(alt(*(i for i in item.items if i != EPSILON)), 0, max_count)
+    return Repeat(item, min_count, max_count)
+
+
+def optional(item: Expr) -> Expr:
+    """``item?``"""
+    return repeat(item, 0, 1)
+
+
+def star(item: Expr) -> Expr:
+    """``item*``"""
+    return repeat(item, 0, None)
+
+
+def plus(item: Expr) -> Expr:
+    """``item+``"""
+    return repeat(item, 1, None)
+
+
+def refs(expr: Expr) -> Iterator[str]:
+    """Names of the rules ``expr`` references, in order of appearance (with repeats)."""
+    stack = [expr]
+    while stack:
+        e = stack.pop()
+        if isinstance(e, Ref):
+            yield e.name
+        elif isinstance(e, (Seq, Alt)):
+            stack.extend(reversed(e.items))
+        elif isinstance(e, Repeat):
+            stack.append(e.item)
+
+
+def size(expr: Expr) -> int:
+    """Number of nodes in ``expr``, a rough measure of the automaton it makes."""
+    if isinstance(expr, (Seq, Alt)):
+        return 1 + sum(size(i) for i in expr.items)
+    if isinstance(expr, Repeat):
+        copies = expr.max if expr.max is not None else max(expr.min, 1)
+        return 1 + size(expr.item) * max(copies, 1)
+    return 1
+
+
+def substitute(expr: Expr, mapping: dict[str, Expr]) -> Expr:
+    """``expr`` with each ``Ref(name)`` for ``name`` in ``mapping`` replaced by its expression."""
+    if isinstance(expr, Ref):
+        return mapping.get(expr.name, expr)
+    if isinstance(expr, Seq):
+        return seq(*(substitute(i, mapping) for i in expr.items))
+    if isinstance(expr, Alt):
+        return alt(*(substitute(i, mapping) for i in expr.items))
+    if isinstance(expr, Repeat):
+        return repeat(substitute(expr.item, mapping), expr.min, expr.max)
+    return expr
+
+
+def nullable(expr: Expr, nullable_rules: set[str] | frozenset[str]) -> bool:
+    """Whether ``expr`` matches the empty string, given which rules do."""
+    if isinstance(expr, Bytes):
+        return False
+    if isinstance(expr, Seq):
+        return all(nullable(i, nullable_rules) for i in expr.items)
+    if isinstance(expr, Alt):
+        return any(nullable(i, nullable_rules) for i in expr.items)
+    if isinstance(expr, Repeat):
+        return expr.min == 0 or nullable(expr.item, nullable_rules)
+    if isinstance(expr, Ref):
+        return expr.name in nullable_rules
+    raise TypeError(f"not an IR expression: {expr!r}")
+
+
+def nullable_rules(rules: dict[str, Expr]) -> set[str]:
+    """The rules that derive the empty string (least fixed point)."""
+    result: set[str] = set()
+    changed = True
+    while changed:
+        changed = False
+        for name, body in rules.items():
+            if name not in result and nullable(body, result):
+                result.add(name)
+                changed = True
+    return result
+
+
+def to_text(expr: Expr) -> str:
+    """A compact regex-like rendering, for debugging and error messages."""
+    if isinstance(expr, Bytes):
+        return _describe_mask(expr.mask)
+    if isinstance(expr, Ref):
+        return expr.name
+    if isinstance(expr, Seq):
+        if not expr.items:
+            return '""'
+        return " ".join(_paren(i) for i in expr.items)
+    if isinstance(expr, Alt):
+        if not expr.items:
+            return "<empty>"
+        return " | ".join(to_text(i) for i in expr.items)
+    if isinstance(expr, Repeat):
+        inner = _paren(expr.item, repeat=True)
+        if (expr.min, expr.max) == (0, None):
+            return inner + "*"
+        if (expr.min, expr.max) == (1, None):
+            return inner + "+"
+        if (expr.min, expr.max) == (0, 1):
+            return inner + "?"
+        hi = "" if expr.max is None else str(expr.max)
+        return f"{inner}{{{expr.min},{hi}}}" if expr.max != expr.min else f"{inner}{{{expr.min}}}"
+    raise TypeError(f"not an IR expression: {expr!r}")
+
+
+def _paren(expr: Expr, repeat: bool = False) -> str:
+    text = to_text(expr)
+    if isinstance(expr, Alt) and len(expr.items) > 1:
+        return f"({text})"
+    if repeat and isinstance(expr, (Seq, Repeat)) and text != '""':
+        return f"({text})"
+    return text
+
+
+def _describe_mask(mask: int) -> str:
+    values = [b for b in range(256) if mask >> b & 1]
+    if len(values) == 1:
+        return repr(bytes(values))[1:]
+    runs: list[str] = []
+    i = 0
+    while i < len(values):
+        j = i
+        while j + 1 < len(values) and values[j + 1] == values[j] + 1:
+            j += 1
+        lo, hi = bytes([values[i]]), bytes([values[j]])
+        runs.append(repr(lo)[2:-1] if i == j else f"{repr(lo)[2:-1]}-{repr(hi)[2:-1]}")
+        i = j + 1
+    return "[" + "".join(runs) + "]"

@@ -1,0 +1,375 @@
+"""Grammar normalisation before automata are built.
+
+1. Drop rules the start rule cannot reach; find rules with no finite derivation (unproductive)
+   and remove every use of them. An unproductive start rule is an empty language: a compile
+   error.
+2. Remove left recursion, direct and indirect, also when hidden behind nullable prefixes. A rule
+   body is a regex over symbols, so ``A: A x | y`` becomes ``A: y x*``; indirect recursion is
+   removed by substitution in rule order (Paull's algorithm). The runtime pushes a frame for
+   every call, so a rule that could call itself without consuming a byte would loop: afterwards
+   no rule can.
+3. Inline rules that are not recursive, so only genuine recursion (and large shared rules) keep
+   call edges in the automata.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from .errors import EmptyLanguageError, GrammarError
+from .ir import (
+    EMPTY,
+    EPSILON,
+    Alt,
+    Bytes,
+    Expr,
+    Ref,
+    Repeat,
+    Seq,
+    alt,
+    nullable,
+    nullable_rules,
+    refs,
+    repeat,
+    seq,
+    size,
+    star,
+    substitute,
+)
+
+MAX_LEFT_RECURSION_ROUNDS = 32
+MAX_RULE_SIZE = 200_000
+
+
+def normalize(
+    rules: Mapping[str, Expr],
+    start: str,
+    *,
+    positions: Mapping[str, tuple[int, int]] | None = None,
+    inline_limit: int = 512,
+) -> dict[str, Expr]:
+    """Rules ready for automaton construction: trimmed, free of left recursion, inlined."""
+    positions = positions or {}
+    rules = _reachable(dict(rules), start)
+    rules = _trim_unproductive(rules, start, positions)
+    rules = eliminate_left_recursion(rules, positions)
+    rules = _reachable(rules, start)
+    return inline(rules, start, inline_limit)
+
+
+def productive_rules(rules: Mapping[str, Expr]) -> set[str]:
+    """Rules that derive at least one finite string (least fixed point)."""
+    result: set[str] = set()
+    changed = True
+    while changed:
+        changed = False
+        for name, body in rules.items():
+            if name not in result and _productive(body, result):
+                result.add(name)
+                changed = True
+    return result
+
+
+def _productive(expr: Expr, productive: set[str]) -> bool:
+    if isinstance(expr, Bytes):
+        return expr.mask != 0
+    if isinstance(expr, Seq):
+        return all(_productive(i, productive) for i in expr.items)
+    if isinstance(expr, Alt):
+        return any(_productive(i, productive) for i in expr.items)
+    if isinstance(expr, Repeat):
+        return expr.min == 0 or _productive(expr.item, productive)
+    if isinstance(expr, Ref):
+        return expr.name in productive
+    raise TypeError(f"not an IR expression: {expr!r}")
+
+
+def _reachable(rules: dict[str, Expr], start: str) -> dict[str, Expr]:
+    seen = {start}
+    todo = [start]
+    while todo:
+        for ref in refs(rules[todo.pop()]):
+            if ref not in seen:
+                seen.add(ref)
+                todo.append(ref)
+    return {name: body for name, body in rules.items() if name in seen}
+
+
+def _trim_unproductive(
+    rules: dict[str, Expr], start: str, positions: Mapping[str, tuple[int, int]]
+) -> dict[str, Expr]:
+    productive = productive_rules(rules)
+    if start not in productive:
+        dead = sorted(n for n in rules if n not in productive)
+        causes = _root_causes(rules, productive) or dead
+
+        def named(name: str) -> str:
+            pos = positions.get(name)
+            return f"{name!r} (line {pos[0]})" if pos else repr(name)
+
+        message = (
+            "the grammar accepts no string: "
+            + ", ".join(named(n) for n in causes)
+            + (" has" if len(causes) == 1 else " have")
+            + " no finite derivation (every alternative needs a rule that cannot finish)"
+        )
+        others = [n for n in dead if n not in causes]
+        if others:
+            message += f", so {', '.join(named(n) for n in others)} cannot finish either"
+        raise EmptyLanguageError(message)
+    dead = {name: EMPTY for name in rules if name not in productive}
+    if not dead:
+        return rules
+    return {n: substitute(b, dead) for n, b in rules.items() if n in productive}
+
+
+def _root_causes(rules: Mapping[str, Expr], productive: set[str]) -> list[str]:
+    """Unproductive rules whose every alternative needs an unproductive rule from their own
+    recursive cycle (or has no alternative at all), as opposed to those merely using them."""
+    out = []
+    for name, body in rules.items():
+        if name in productive:
+            continue
+        used = set(refs(body)) - productive
+        if not used or name in used or _reaches(rules, used, name):
+            out.append(name)
+    return sorted(out)
+
+
+def _reaches(rules: Mapping[str, Expr], sources: set[str], target: str) -> bool:
+    seen = set(sources)
+    todo = list(sources)
+    while todo:
+        name = todo.pop()
+        if name == target:
+            return True
+        for ref in refs(rules[name]):
+            if ref not in seen:
+                seen.add(ref)
+                todo.append(ref)
+    return False
+
+
+# -- left recursion -------------------------------------------------------------------------------
+
+
+def leading_refs(expr: Expr, null: set[str] | frozenset[str]) -> set[str]:
+    """Rules that ``expr`` can call before consuming any byte."""
+    if isinstance(expr, Ref):
+        return {expr.name}
+    if isinstance(expr, Seq):
+        out: set[str] = set()
+        for item in expr.items:
+            out |= leading_refs(item, null)
+            if not nullable(item, null):
+                break
+        return out
+    if isinstance(expr, Alt):
+        out = set()
+        for item in expr.items:
+            out |= leading_refs(item, null)
+        return out
+    if isinstance(expr, Repeat):
+        return leading_refs(expr.item, null)
+    return set()
+
+
+def left_recursive_groups(rules: Mapping[str, Expr]) -> list[list[str]]:
+    """Groups of rules that call each other (or themselves) without consuming input."""
+    null = nullable_rules(dict(rules))
+    graph = {name: sorted(leading_refs(body, null) & rules.keys()) for name, body in rules.items()}
+    return [g for g in _strongly_connected(graph) if len(g) > 1 or g[0] in graph[g[0]]]
+
+
+def eliminate_left_recursion(
+    rules: dict[str, Expr], positions: Mapping[str, tuple[int, int]] | None = None
+) -> dict[str, Expr]:
+    """Equivalent rules in which no rule can call itself without consuming a byte."""
+    rules = dict(rules)
+    order = {name: i for i, name in enumerate(rules)}
+    for _ in range(MAX_LEFT_RECURSION_ROUNDS):
+        groups = left_recursive_groups(rules)
+        if not groups:
+            return rules
+        for group in groups:
+            _paull(sorted(group, key=lambda n: order.get(n, len(order))), rules)
+            for name in group:
+                if size(rules[name]) > MAX_RULE_SIZE:
+                    raise GrammarError(
+                        f"removing the left recursion of rule {name!r} made it too large; "
+                        "rewrite the rule without left recursion"
+                    )
+        for name in rules:
+            order.setdefault(name, len(order))
+    name = left_recursive_groups(rules)[0][0]
+    pos = (positions or {}).get(name)
+    raise GrammarError(
+        f"could not remove the left recursion through rule {name!r}",
+        line=pos[0] if pos else None,
+        column=pos[1] if pos else None,
+    )
+
+
+def _paull(group: list[str], rules: dict[str, Expr]) -> None:
+    for i, name in enumerate(group):
+        for earlier in group[:i]:
+            null = nullable_rules(rules)
+            x, y = _split(rules[name], earlier, null, rules)
+            # y alone is the body rewritten so that no hidden call of `earlier` leads it.
+            rules[name] = alt(seq(rules[earlier], x), y)
+        null = nullable_rules(rules)
+        x, y = _split(rules[name], name, null, rules)
+        rules[name] = seq(y, star(x))
+
+
+def _split(expr: Expr, target: str, null: set[str], rules: dict[str, Expr]) -> tuple[Expr, Expr]:
+    """(X, Y) with ``expr = target X | Y`` where Y cannot call ``target`` before a byte."""
+    if target not in leading_refs(expr, null):
+        return EMPTY, expr
+    if isinstance(expr, Ref):
+        return EPSILON, EMPTY
+    if isinstance(expr, Alt):
+        parts = [_split(i, target, null, rules) for i in expr.items]
+        return alt(*(p[0] for p in parts)), alt(*(p[1] for p in parts))
+    if isinstance(expr, Seq):
+        head, rest = expr.items[0], seq(*expr.items[1:])
+        x_head, y_head = _split(head, target, null, rules)
+        if not nullable(head, null):
+            return seq(x_head, rest), seq(y_head, rest)
+        x_rest, y_rest = _split(rest, target, null, rules)
+        if x_rest == EMPTY:
+            # y_rest is rest rewritten so that no hidden call of target leads it.
+            return seq(x_head, rest), seq(y_head, y_rest)
+        # head is nullable and rest starts with target: head rest = head' rest | rest.
+        return (
+            alt(seq(x_head, rest), x_rest),
+            alt(seq(_non_empty(y_head, null, rules), rest), y_rest),
+        )
+    if isinstance(expr, Repeat):
+        item, low = expr.item, expr.min
+        if nullable(item, null):
+            item, low = _non_empty(item, null, rules), 0
+        rest = repeat(item, max(low - 1, 0), None if expr.max is None else expr.max - 1)
+        x_item, y_item = _split(item, target, null, rules)
+        x, y = seq(x_item, rest), seq(y_item, rest)
+        return x, (alt(EPSILON, y) if low == 0 else y)
+    raise AssertionError(f"unexpected expression {expr!r}")
+
+
+def _non_empty(expr: Expr, null: set[str], rules: dict[str, Expr]) -> Expr:
+    """``expr`` without the empty string. A nullable rule reference becomes a new rule."""
+    if isinstance(expr, Bytes):
+        return expr
+    if isinstance(expr, Ref):
+        if expr.name not in null:
+            return expr
+        name = f"{expr.name}__nonempty"
+        if name not in rules:
+            rules[name] = EMPTY  # placeholder while the body is built (it may refer to itself)
+            rules[name] = _non_empty(rules[expr.name], null, rules)
+        return Ref(name)
+    if isinstance(expr, Seq):
+        if not expr.items:
+            return EMPTY
+        head, rest = expr.items[0], seq(*expr.items[1:])
+        if not nullable(head, null):
+            return expr
+        return alt(seq(_non_empty(head, null, rules), rest), _non_empty(rest, null, rules))
+    if isinstance(expr, Alt):
+        return alt(*(_non_empty(i, null, rules) for i in expr.items))
+    if isinstance(expr, Repeat):
+        if nullable(expr.item, null):
+            return repeat(_non_empty(expr.item, null, rules), 1, expr.max)
+        return repeat(expr.item, 1, expr.max) if expr.min == 0 else expr
+    raise TypeError(f"not an IR expression: {expr!r}")
+
+
+# -- inlining -------------------------------------------------------------------------------------
+
+
+def recursive_rules(rules: Mapping[str, Expr]) -> set[str]:
+    """Rules that can reach themselves through references."""
+    graph = {name: sorted(set(refs(body))) for name, body in rules.items()}
+    out: set[str] = set()
+    for group in _strongly_connected(graph):
+        if len(group) > 1 or group[0] in graph[group[0]]:
+            out.update(group)
+    return out
+
+
+def inline(rules: Mapping[str, Expr], start: str, limit: int) -> dict[str, Expr]:
+    """Substitute non-recursive rules into their callers.
+
+    A non-recursive rule is inlined when its body is at most ``limit`` nodes or it is used once;
+    larger shared rules stay separate (their automaton is then built once and called).
+    """
+    recursive = recursive_rules(rules)
+    uses: dict[str, int] = {}
+    for body in rules.values():
+        for ref in refs(body):
+            uses[ref] = uses.get(ref, 0) + 1
+    graph = {name: sorted(set(refs(body))) for name, body in rules.items()}
+    result: dict[str, Expr] = {}
+    inlined: dict[str, Expr] = {}
+    # Strongly connected components come out callees first, so bodies are final when used.
+    for group in _strongly_connected(graph):
+        for name in group:
+            body = substitute(rules[name], inlined) if inlined else rules[name]
+            result[name] = body
+            if (
+                name != start
+                and name not in recursive
+                and (uses.get(name, 0) <= 1 or size(body) <= limit)
+            ):
+                inlined[name] = body
+    return {n: result[n] for n in rules if n not in inlined}
+
+
+def _strongly_connected(graph: Mapping[str, list[str]]) -> list[list[str]]:
+    """Tarjan's algorithm, iterative; components in reverse topological order (callees first)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    on_stack: set[str] = set()
+    stack: list[str] = []
+    out: list[list[str]] = []
+    counter = 0
+    for root in graph:
+        if root in index:
+            continue
+        work = [(root, iter(graph[root]))]
+        index[root] = low[root] = counter
+        counter += 1
+        stack.append(root)
+        on_stack.add(root)
+        while work:
+            node, children = work[-1]
+            advanced = False
+            for child in children:
+                if child not in graph:
+                    continue
+                if child not in index:
+                    index[child] = low[child] = counter
+                    counter += 1
+                    stack.append(child)
+                    on_stack.add(child)
+                    work.append((child, iter(graph[child])))
+                    advanced = True
+                    break
+                if child in on_stack:
+                    low[node] = min(low[node], index[child])
+            if advanced:
+                continue
+            work.pop()
+            if work:
+                parent = work[-1][0]
+                low[parent] = min(low[parent], low[node])
+            if low[node] == index[node]:
+                group = []
+                while True:
+                    member = stack.pop()
+                    on_stack.discard(member)
+                    group.append(member)
+                    if member == node:
+                        break
+                out.append(group)
+    return out

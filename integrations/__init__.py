@@ -1,0 +1,1 @@
+"""Integrations with the outside world: transformers, the generate helper, hypothesis, the CLI."""

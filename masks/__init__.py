@@ -1,0 +1,1 @@
+"""Token-level machinery: tokenizer vocabularies, the mask store and token bitmasks."""
