@@ -92,26 +92,29 @@ class Runtime:
     def _closure(self, seeds: dict[int, set[Node]]) -> State | None:
         """Expand calls and returns from the seed frames until every top can consume a byte.
 
-        Within one closure (one input position) a call returning to frame ``r`` pushes a single
-        *pending* return node for ``r``, written as the int ``-2 - r``: its parents are the union
-        of the parents of every frame that made such a call here, which may still grow. Pending
-        nodes are materialised once the fixed point is reached, so each (frame, position) has one
-        node, as in a graph-structured stack. When a callee completes at the same position (it
-        is nullable), the pending node is popped, and parents its callers gain later are passed
-        on to the return frame as they arrive.
+        Within one closure (one input position) a call edge ``caller -> ret`` pushes a single
+        *pending* return node, written as the int ``-2 - k``: its parents are those of
+        ``caller``, which may still grow. Pending nodes are materialised once the fixed point
+        is reached, so each call edge has one node per position, as in a graph-structured
+        stack. When a callee completes at the same position (it is nullable), the pending node
+        is popped, and parents its caller gains later are passed on to ``ret`` as they arrive.
+        Keying by the call edge, not by ``ret`` alone, matters: two call edges may return to
+        the same DFA state from different depths, and merging them would invent stacks.
         """
         automaton = self.automaton
         calls, accepting, next_bytes = automaton.calls, automaton.accepting, automaton.next_bytes
         tops: dict[int, set] = {}
-        callers: dict[int, list[int]] = {}  # return frame -> frames that pushed it here
-        popped: set[int] = set()  # return frames whose pending node has been popped
+        pending_ids: dict[tuple[int, int], int] = {}
+        pending_edge: list[tuple[int, int]] = []  # k -> (caller, ret)
+        popped: list[bool] = []
         work: list[tuple[int, set | frozenset]] = list(seeds.items())
         complete = False
         steps = 0
         while work:
             frame, parents = work.pop()
             have = tops.get(frame)
-            if have is None:
+            first_visit = have is None
+            if first_visit:
                 delta = set(parents)
                 tops[frame] = set(delta)
             else:
@@ -126,22 +129,25 @@ class Runtime:
                 if ret < 0:  # tail call: the callee returns straight to our parents
                     work.append((callee, delta))
                     continue
-                pushers = callers.get(ret)
-                if pushers is None:
-                    callers[ret] = [frame]
-                    work.append((callee, frozenset((-2 - ret,))))
+                if first_visit:
+                    # Several callees may share the edge's return node; push each of them once.
+                    k = pending_ids.get((frame, ret))
+                    if k is None:
+                        k = pending_ids[(frame, ret)] = len(pending_edge)
+                        pending_edge.append((frame, ret))
+                        popped.append(False)
+                    work.append((callee, frozenset((-2 - k,))))
                 else:
-                    if frame not in pushers:
-                        pushers.append(frame)
-                    if ret in popped:
+                    k = pending_ids[(frame, ret)]
+                    if popped[k]:
                         work.append((ret, delta))
             if accepting[frame]:
                 for parent in delta:
                     if parent.__class__ is int:  # a pending return node of this position
-                        ret = -2 - parent
-                        popped.add(ret)
-                        for caller in callers[ret]:
-                            work.append((ret, tops[caller]))
+                        k = -2 - parent
+                        popped[k] = True
+                        caller, ret = pending_edge[k]
+                        work.append((ret, tops[caller]))
                     elif parent[0] < 0:
                         complete = True
                     else:
@@ -149,20 +155,20 @@ class Runtime:
         live = sorted(f for f in tops if next_bytes[f])
         if not live and not complete:
             return None
-        if not callers:
+        if not pending_edge:
             return (tuple(self._intern((f, frozenset(tops[f]))) for f in live), complete)
         resolved: dict[int, Node] = {}
 
         def parents_of(frame: int) -> frozenset:
-            return frozenset(p if p.__class__ is not int else pending(-2 - p) for p in tops[frame])
+            return frozenset(
+                p if p.__class__ is not int else pending(-2 - p) for p in tops[frame]
+            )
 
-        def pending(ret: int) -> Node:
-            node = resolved.get(ret)
+        def pending(k: int) -> Node:
+            node = resolved.get(k)
             if node is None:
-                merged: set[Node] = set()
-                for caller in callers[ret]:
-                    merged |= parents_of(caller)
-                node = resolved[ret] = self._intern((ret, frozenset(merged)))
+                caller, ret = pending_edge[k]
+                node = resolved[k] = self._intern((ret, parents_of(caller)))
             return node
 
         return (tuple(self._intern((f, parents_of(f))) for f in live), complete)

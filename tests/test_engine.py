@@ -1,0 +1,145 @@
+"""The automata and the matcher against independent references, on random grammars.
+
+- Random regular IR expressions against the Brzozowski-derivative oracle: every string over a small
+  alphabet up to a length, both membership and prefix viability, so both directions of exactness.
+- Random small context-free grammars (left recursion, nullable rules, hidden left recursion,
+  ambiguity) against lark's Earley parser, on every string up to a length.
+"""
+
+from __future__ import annotations
+
+import functools
+import itertools
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from lark import Lark
+from lark.exceptions import LarkError
+from support.ir_oracle import is_prefix, matches
+
+import grammarlib as gl
+from grammarlib.ir import Expr, alt, byte_set, repeat, seq
+
+ALPHABET = b"abc"
+
+
+def all_strings(alphabet: bytes, max_len: int) -> list[bytes]:
+    return [bytes(t) for n in range(max_len + 1) for t in itertools.product(alphabet, repeat=n)]
+
+
+STRINGS_4 = all_strings(ALPHABET, 4)
+
+
+def ir_expressions() -> st.SearchStrategy[Expr]:
+    leaves = st.sets(st.sampled_from(ALPHABET), min_size=0, max_size=3).map(byte_set)
+
+    def extend(children: st.SearchStrategy[Expr]) -> st.SearchStrategy[Expr]:
+        bounds = st.tuples(st.integers(0, 2), st.integers(0, 3) | st.none()).filter(
+            lambda b: b[1] is None or b[1] >= b[0]
+        )
+        return st.one_of(
+            st.lists(children, min_size=0, max_size=3).map(lambda xs: seq(*xs)),
+            st.lists(children, min_size=0, max_size=3).map(lambda xs: alt(*xs)),
+            st.tuples(children, bounds).map(lambda t: repeat(t[0], t[1][0], t[1][1])),
+        )
+
+    return st.recursive(leaves, extend, max_leaves=8)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(ir_expressions())
+def test_regular_ir_matches_oracle_on_every_short_string(expr: Expr) -> None:
+    try:
+        compiled = gl.compile(gl.Grammar({"root": expr}, "root"))
+    except gl.EmptyLanguageError:
+        assert not any(matches(expr, s) for s in STRINGS_4)
+        assert not is_prefix(expr, b"")
+        return
+    for s in STRINGS_4:
+        m = compiled.matcher()
+        viable = m.accept_bytes(s)
+        assert viable == is_prefix(expr, s), (expr, s)
+        if viable:
+            assert m.can_terminate() == matches(expr, s), (expr, s)
+
+
+# -- random context-free grammars against lark --------------------------------------------------
+
+RULE_NAMES = ["s", "a", "b"]
+
+
+def symbols() -> st.SearchStrategy[str]:
+    return st.sampled_from(['"x"', '"y"', *RULE_NAMES])
+
+
+def cfg_texts() -> st.SearchStrategy[str]:
+    alternative = st.lists(symbols(), min_size=0, max_size=3).map(" ".join)
+    rule = st.lists(alternative, min_size=1, max_size=3).map(lambda alts: " | ".join(alts))
+    return st.tuples(rule, rule, rule).map(
+        lambda bodies: "\n".join(f"{n}: {b}" for n, b in zip(RULE_NAMES, bodies, strict=True))
+        + "\nstart: s\n"
+    )
+
+
+@functools.lru_cache(maxsize=512)
+def lark_parser(text: str) -> Lark | None:
+    try:
+        return Lark(text, parser="earley", lexer="dynamic_complete")
+    except LarkError:
+        return None
+
+
+def lark_accepts(parser: Lark, s: str) -> bool:
+    try:
+        parser.parse(s)
+        return True
+    except LarkError:
+        return False
+
+
+STRINGS_XY = [s.decode() for s in all_strings(b"xy", 6)]
+
+
+@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(cfg_texts())
+def test_random_cfg_agrees_with_lark_earley(text: str) -> None:
+    parser = lark_parser(text)
+    try:
+        compiled = gl.compile(gl.Grammar.from_lark(text))
+    except gl.EmptyLanguageError:
+        if parser is not None:
+            assert not any(lark_accepts(parser, s) for s in STRINGS_XY)
+        return
+    accepted = set()
+    for s in STRINGS_XY:
+        m = compiled.matcher()
+        ours = m.accept_string(s) and m.can_terminate()
+        if parser is not None:
+            assert ours == lark_accepts(parser, s), (text, s)
+        if ours:
+            accepted.add(s)
+    # Prefix closure: every prefix of an accepted string is viable.
+    for s in accepted:
+        for i in range(len(s)):
+            assert compiled.matcher().accept_string(s[:i]), (text, s[:i])
+
+
+LEFT_RECURSIVE = {
+    "direct": 'start: s\ns: s "x" | "y"',
+    "indirect": 'start: a\na: b "x" | "y"\nb: a "z" | "w"',
+    "hidden": 'start: a\na: b a "x" | "y"\nb: "b" | ',
+    "nullable-loop": 'start: s\ns: s s | "x" | ',
+    "mutual-nullable": 'start: a\na: b "x" | \nb: a | "y" a',
+    "unit-cycle": 'start: a\na: b | "x"\nb: a | "y"',
+}
+
+
+def test_left_recursion_variants_agree_with_lark() -> None:
+    for name, text in LEFT_RECURSIVE.items():
+        parser = Lark(text, parser="earley", lexer="dynamic_complete")
+        compiled = gl.compile(gl.Grammar.from_lark(text))
+        strings = [s.decode() for s in all_strings(b"xyzwb", 4)]
+        for s in strings:
+            m = compiled.matcher()
+            ours = m.accept_string(s) and m.can_terminate()
+            assert ours == lark_accepts(parser, s), (name, s)
