@@ -52,6 +52,7 @@ def normalize(
     positions = positions or {}
     rules = _reachable(dict(rules), start)
     rules = _trim_unproductive(rules, start, positions)
+    rules = eliminate_nullable_references(rules, start)
     rules = eliminate_left_recursion(rules, positions)
     rules = _reachable(rules, start)
     return inline(rules, start, inline_limit)
@@ -148,6 +149,34 @@ def _reaches(rules: Mapping[str, Expr], sources: set[str], target: str) -> bool:
                 seen.add(ref)
                 todo.append(ref)
     return False
+
+
+# -- nullable rules -------------------------------------------------------------------------------
+
+
+def eliminate_nullable_references(rules: dict[str, Expr], start: str) -> dict[str, Expr]:
+    """Equivalent rules in which no referenced rule derives the empty string.
+
+    Each nullable rule ``N`` gets a twin ``N__nonempty`` for its non-empty strings, and every
+    reference to ``N`` becomes ``(N__nonempty | "")``. Only the start rule may stay nullable. A
+    called rule then always consumes a byte before it returns, so the runtime never pushes and
+    pops at the same position, and left recursion cannot hide behind nullable prefixes.
+    """
+    null = nullable_rules(rules)
+    if not null:
+        return rules
+    optional = {name: alt(Ref(f"{name}__nonempty"), EPSILON) for name in null}
+    out: dict[str, Expr] = {}
+    for name, body in rules.items():
+        body = substitute(body, optional)
+        if name in null:
+            # No reference in `body` is nullable any more, so no new rule is needed here.
+            out[f"{name}__nonempty"] = _non_empty(body, set(), {})
+            if name == start:
+                out[name] = optional[name]
+        else:
+            out[name] = body
+    return out
 
 
 # -- left recursion -------------------------------------------------------------------------------

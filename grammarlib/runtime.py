@@ -160,9 +160,7 @@ class Runtime:
         resolved: dict[int, Node] = {}
 
         def parents_of(frame: int) -> frozenset:
-            return frozenset(
-                p if p.__class__ is not int else pending(-2 - p) for p in tops[frame]
-            )
+            return frozenset(p if p.__class__ is not int else pending(-2 - p) for p in tops[frame])
 
         def pending(k: int) -> Node:
             node = resolved.get(k)

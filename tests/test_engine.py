@@ -76,8 +76,9 @@ def cfg_texts() -> st.SearchStrategy[str]:
     alternative = st.lists(symbols(), min_size=0, max_size=3).map(" ".join)
     rule = st.lists(alternative, min_size=1, max_size=3).map(lambda alts: " | ".join(alts))
     return st.tuples(rule, rule, rule).map(
-        lambda bodies: "\n".join(f"{n}: {b}" for n, b in zip(RULE_NAMES, bodies, strict=True))
-        + "\nstart: s\n"
+        lambda bodies: (
+            "\n".join(f"{n}: {b}" for n, b in zip(RULE_NAMES, bodies, strict=True)) + "\nstart: s\n"
+        )
     )
 
 
