@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
+from typing import TYPE_CHECKING
+
+from grammarlib.masks.store import MaskStore
+from grammarlib.masks.vocab import VocabIndex
 
 from .automata import DEFAULT_MAX_STATES, Automaton, build_automaton
 from .grammar import Grammar
@@ -11,30 +15,57 @@ from .matcher import GrammarMatcher
 from .normalize import normalize
 from .runtime import Runtime
 
+if TYPE_CHECKING:
+    from grammarlib.masks.tokenizer import TokenizerInfo
+
 _CACHE_SIZE = 64
 _cache: OrderedDict[tuple, CompiledGrammar] = OrderedDict()
 _cache_lock = threading.Lock()
 
 
 class CompiledGrammar:
-    """A grammar's automata, ready to make matchers. Immutable and safe to share across threads."""
+    """A grammar's automata (and, with a tokenizer, its mask store), ready to make matchers.
 
-    __slots__ = ("_runtime", "automaton", "grammar", "rules")
+    Immutable in meaning and safe to share across threads; masks are computed lazily and cached.
+    """
 
-    def __init__(self, grammar: Grammar, *, max_states: int = DEFAULT_MAX_STATES):
+    __slots__ = ("_runtime", "automaton", "grammar", "mask_store", "rules", "tokenizer_info")
+
+    def __init__(
+        self,
+        grammar: Grammar,
+        tokenizer_info: TokenizerInfo | None = None,
+        *,
+        max_states: int = DEFAULT_MAX_STATES,
+        _automaton: tuple[dict, Automaton] | None = None,
+    ):
         self.grammar = grammar
-        self.rules = normalize(grammar.rules, grammar.start, positions=_positions(grammar))
-        self.automaton: Automaton = build_automaton(self.rules, grammar.start, max_states)
+        if _automaton is None:
+            self.rules = normalize(grammar.rules, grammar.start, positions=_positions(grammar))
+            self.automaton: Automaton = build_automaton(self.rules, grammar.start, max_states)
+        else:
+            self.rules, self.automaton = _automaton
         self._runtime = Runtime(self.automaton)
+        self.tokenizer_info = tokenizer_info
+        self.mask_store: MaskStore | None = None
+        if tokenizer_info is not None:
+            self.mask_store = MaskStore(
+                self.automaton,
+                self._runtime,
+                vocab_index(tokenizer_info),
+                tokenizer_info.vocab_size,
+                tokenizer_info.stop_token_ids,
+            )
 
     def matcher(self) -> GrammarMatcher:
         """A new matcher at the start of the grammar."""
         return GrammarMatcher(self)
 
     def __repr__(self) -> str:
+        tok = f" tokenizer={self.tokenizer_info.name!r}" if self.tokenizer_info else ""
         return (
             f"<CompiledGrammar rules={len(self.rules)} frames={self.automaton.num_frames} "
-            f"start={self.grammar.start!r}>"
+            f"start={self.grammar.start!r}{tok}>"
         )
 
 
@@ -42,19 +73,48 @@ def _positions(grammar: Grammar) -> dict[str, tuple[int, int]]:
     return {name: pos for name in grammar.rules if (pos := grammar.position(name)) is not None}
 
 
-def compile(grammar: Grammar, *, max_states: int = DEFAULT_MAX_STATES) -> CompiledGrammar:
-    """Compile ``grammar``; results are cached per grammar content and options."""
+def compile(
+    grammar: Grammar,
+    tokenizer_info: TokenizerInfo | None = None,
+    *,
+    max_states: int = DEFAULT_MAX_STATES,
+) -> CompiledGrammar:
+    """Compile ``grammar``, for ``tokenizer_info`` if given (token masks) or byte-level only.
+
+    Results are cached per grammar content, tokenizer and options; the automaton is shared
+    between tokenizers.
+    """
     if not isinstance(grammar, Grammar):
         raise TypeError(f"compile() expects a Grammar, got {type(grammar).__name__}")
-    key = (grammar.fingerprint, max_states)
+    tok_key = tokenizer_info.fingerprint if tokenizer_info is not None else None
+    key = (grammar.fingerprint, tok_key, max_states)
     with _cache_lock:
         hit = _cache.get(key)
         if hit is not None:
             _cache.move_to_end(key)
             return hit
-    compiled = CompiledGrammar(grammar, max_states=max_states)
+    if tokenizer_info is None:
+        compiled = CompiledGrammar(grammar, max_states=max_states)
+    else:
+        base = compile(grammar, max_states=max_states)
+        compiled = CompiledGrammar(
+            grammar, tokenizer_info, max_states=max_states, _automaton=(base.rules, base.automaton)
+        )
     with _cache_lock:
         _cache[key] = compiled
         while len(_cache) > _CACHE_SIZE:
             _cache.popitem(last=False)
     return compiled
+
+
+_index_cache: dict[str, VocabIndex] = {}
+
+
+def vocab_index(tokenizer_info: TokenizerInfo) -> VocabIndex:
+    """The tokenizer's :class:`VocabIndex`, built once per process (per tokenizer content)."""
+    key = tokenizer_info.fingerprint
+    index = _index_cache.get(key)
+    if index is None:
+        index = VocabIndex.build(tokenizer_info.token_bytes, frozenset(tokenizer_info.special_ids))
+        _index_cache[key] = index
+    return index

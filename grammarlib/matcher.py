@@ -6,7 +6,9 @@ so ``rollback(n)`` is a list truncation: states are persistent and never mutated
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
 
 from .runtime import Runtime, State
 
@@ -50,6 +52,46 @@ class GrammarMatcher:
     def accept_string(self, text: str) -> bool:
         """``accept_bytes`` of the UTF-8 encoding of ``text``."""
         return self.accept_bytes(text.encode("utf-8"))
+
+    def accept_token(self, token_id: int) -> bool:
+        """Consume a token: its bytes, or, for a stop token, the end of the output (allowed only
+        where the output is complete; afterwards the matcher is terminated). Special tokens and
+        ids outside the tokenizer are refused. False leaves the state unchanged."""
+        tokenizer = self._compiled.tokenizer_info
+        if tokenizer is None:
+            raise RuntimeError("accept_token needs a grammar compiled with a tokenizer")
+        if self._terminated:
+            return False
+        if token_id in tokenizer.stop_token_ids:
+            if not self._state[1]:
+                return False
+            self._push(self._state, True)
+            return True
+        if token_id in tokenizer.special_ids or not 0 <= token_id < len(tokenizer.token_bytes):
+            return False
+        data = tokenizer.token_bytes[token_id]
+        if not data:
+            return False
+        state = self._runtime.advance_bytes(self._state, data)
+        if state is None:
+            return False
+        self._push(state, False)
+        return True
+
+    def fill_next_token_bitmask(self, bitmask, index: int = 0) -> None:
+        """Write the allowed next tokens into row ``index`` of ``bitmask`` (see
+        :func:`grammarlib.allocate_token_bitmask`; numpy or torch CPU). A terminated matcher
+        allows nothing; ids past the tokenizer's vocabulary are never allowed."""
+        store = self._compiled.mask_store
+        if store is None:
+            raise RuntimeError("fill_next_token_bitmask needs a grammar compiled with a tokenizer")
+        row = _row(bitmask, index)
+        row[:] = 0
+        if self._terminated:
+            return
+        words = store.state_mask(self._state).view(np.int32)
+        n = min(len(words), len(row))
+        row[:n] = words[:n]
 
     def can_terminate(self) -> bool:
         """Whether the output so far is a complete string of the language."""
@@ -126,3 +168,18 @@ class GrammarMatcher:
             f"<GrammarMatcher tops={len(self._state[0])} can_terminate={self.can_terminate()} "
             f"history={len(self._history)}>"
         )
+
+
+def _row(bitmask: Any, index: int) -> np.ndarray:
+    """Row ``index`` of a numpy or (CPU) torch int32 bitmask, as a writable numpy view."""
+    if not isinstance(bitmask, np.ndarray):
+        device = getattr(bitmask, "device", None)
+        if device is not None and getattr(device, "type", "cpu") != "cpu":
+            raise ValueError(
+                "fill_next_token_bitmask writes a CPU bitmask; fill a CPU one and move it to "
+                f"{device} (apply_token_bitmask does that)"
+            )
+        bitmask = bitmask.numpy()
+    if bitmask.dtype != np.int32:
+        raise TypeError(f"the bitmask must be int32, got {bitmask.dtype}")
+    return bitmask[index] if bitmask.ndim == 2 else bitmask

@@ -1,0 +1,116 @@
+"""Packed token bitmasks and applying them to logits.
+
+A bitmask is an ``int32`` array of shape ``(batch, ceil(vocab_size / 32))``: bit ``i`` of word
+``w`` of a row is token ``32 * w + i``, and 1 means allowed. ``int32`` (not ``uint32``) because
+torch has no unsigned 32-bit tensors; bit 31 is the sign bit, which the shifts below handle.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+BITS = 32
+
+
+def bitmask_width(vocab_size: int) -> int:
+    """Words per row for ``vocab_size`` tokens."""
+    return (vocab_size + BITS - 1) // BITS
+
+
+def allocate_token_bitmask(batch_size: int, vocab_size: int) -> np.ndarray:
+    """A zeroed ``int32`` bitmask of shape ``(batch_size, ceil(vocab_size / 32))``.
+
+    numpy, so it needs no torch; ``torch.from_numpy`` shares its memory when a tensor is wanted.
+    """
+    if batch_size < 1 or vocab_size < 1:
+        raise ValueError(
+            f"batch_size and vocab_size must be positive, got {batch_size}, {vocab_size}"
+        )
+    return np.zeros((batch_size, bitmask_width(vocab_size)), dtype=np.int32)
+
+
+def bits_to_bool(bitmask: np.ndarray, vocab_size: int) -> np.ndarray:
+    """Unpack a numpy bitmask (1-D or 2-D) to booleans over the first ``vocab_size`` ids."""
+    words = np.ascontiguousarray(bitmask).view(np.uint32)
+    as_bytes = words.astype("<u4", copy=False).view(np.uint8)
+    bits = np.unpackbits(as_bytes, axis=-1, bitorder="little")
+    if bits.shape[-1] < vocab_size:
+        pad = [(0, 0)] * (bits.ndim - 1) + [(0, vocab_size - bits.shape[-1])]
+        bits = np.pad(bits, pad)
+    return bits[..., :vocab_size].astype(bool)
+
+
+def bool_to_bits(allowed: np.ndarray) -> np.ndarray:
+    """Pack booleans (last axis = token ids) into an ``int32`` bitmask."""
+    allowed = np.asarray(allowed, dtype=bool)
+    width = bitmask_width(allowed.shape[-1])
+    pad = [(0, 0)] * (allowed.ndim - 1) + [(0, width * BITS - allowed.shape[-1])]
+    packed = np.packbits(np.pad(allowed, pad), axis=-1, bitorder="little")
+    return packed.view("<u4").astype(np.uint32).view(np.int32)
+
+
+def apply_token_bitmask(logits: Any, bitmask: Any, *, indices: Any = None) -> None:
+    """Set disallowed logits to ``-inf``, in place.
+
+    ``logits`` is ``(batch, vocab)`` or ``(vocab,)``, a torch tensor (any device) or numpy array;
+    ``bitmask`` is the matching int32 bitmask (numpy or torch; moved to the logits' device).
+    Columns beyond the bitmask (a model's padded vocabulary) are disallowed. ``indices``
+    optionally picks which logits rows the bitmask rows apply to.
+    """
+    if isinstance(logits, np.ndarray):
+        _apply_numpy(logits, np.asarray(bitmask), indices)
+        return
+    try:
+        import torch
+    except ImportError as e:  # pragma: no cover - only without torch and with non-numpy logits
+        raise TypeError(f"logits must be a numpy array or torch tensor, got {type(logits)}") from e
+    if not isinstance(logits, torch.Tensor):
+        raise TypeError(f"logits must be a numpy array or torch tensor, got {type(logits)}")
+    _apply_torch(torch, logits, bitmask, indices)
+
+
+def _apply_numpy(logits: np.ndarray, bitmask: np.ndarray, indices: Any) -> None:
+    vocab = logits.shape[-1]
+    allowed = bits_to_bool(bitmask, vocab)
+    if logits.ndim == 1:
+        logits[~allowed.reshape(-1)[:vocab]] = -np.inf
+        return
+    if indices is None:
+        logits[~allowed] = -np.inf
+    else:
+        rows = np.asarray(indices)
+        sub = logits[rows]
+        sub[~allowed] = -np.inf
+        logits[rows] = sub
+
+
+_SHIFT_CACHE: dict = {}
+
+
+def _apply_torch(torch: Any, logits: Any, bitmask: Any, indices: Any) -> None:
+    device = logits.device
+    if isinstance(bitmask, np.ndarray):
+        bitmask = torch.from_numpy(np.ascontiguousarray(bitmask))
+    bitmask = bitmask.to(device=device, non_blocking=True)
+    key = (device, bitmask.dtype)
+    shifts = _SHIFT_CACHE.get(key)
+    if shifts is None:
+        shifts = _SHIFT_CACHE[key] = torch.arange(BITS, device=device, dtype=bitmask.dtype)
+    bits = (bitmask.unsqueeze(-1) >> shifts) & 1  # arithmetic shift; & 1 keeps the bit
+    allowed = bits.reshape(*bitmask.shape[:-1], -1).bool()
+    vocab = logits.shape[-1]
+    if allowed.shape[-1] < vocab:
+        pad = torch.zeros(
+            (*allowed.shape[:-1], vocab - allowed.shape[-1]), dtype=torch.bool, device=device
+        )
+        allowed = torch.cat([allowed, pad], dim=-1)
+    allowed = allowed[..., :vocab]
+    if logits.dim() == 1:
+        logits.masked_fill_(~allowed.reshape(-1)[:vocab], float("-inf"))
+    elif indices is None:
+        logits.masked_fill_(~allowed, float("-inf"))
+    else:
+        rows = torch.as_tensor(indices, device=device, dtype=torch.long)
+        logits[rows] = logits[rows].masked_fill(~allowed, float("-inf"))

@@ -1,0 +1,248 @@
+"""The mask store: which tokens each automaton frame accepts, rejects or leaves to the stack.
+
+For a frame ``f`` on top of a stack, a token is
+
+- **accepted** when its bytes can be consumed starting at ``f`` without returning from ``f``'s
+  rule (calls into other rules are fine: what they push is known) — allowed whatever is below;
+- **uncertain** when some way of consuming it returns from ``f``'s rule before its last byte, so
+  the rest depends on the stack below — checked against the real stack at run time;
+- **rejected** otherwise.
+
+A token that is accepted by one way and uncertain by another is accepted. The frame's own calls
+and return are not taken for the first byte: the runtime closure already put the callees and the
+callers on top as frames of their own.
+
+Classification is lazy (per frame, on first use) and has two passes. A vectorised pass runs the
+frame's rule DFA over the whole vocabulary with numpy (tokens bucketed by length) while the path
+stays on *plain* frames (no calls, not accepting), which decides most tokens inside strings,
+numbers and literals at once. Tokens that reach a frame with calls or a return mid-token go to a
+trie walk over the shared, memoised runtime, which prunes dead subtrees early.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass
+
+import numpy as np
+
+from grammarlib.automata import Automaton
+from grammarlib.runtime import BOTTOM, Runtime, State
+
+from .bitmask import bitmask_width
+from .vocab import VocabIndex
+
+REJECT, ACCEPT, UNCERTAIN = 0, 1, 2
+
+
+@dataclass(frozen=True, slots=True)
+class FrameMask:
+    """The classification of every grammar token for one frame."""
+
+    accepted_bits: np.ndarray  # uint32 words over token ids
+    accepted_count: int
+    uncertain: np.ndarray  # int32 sorted positions (into the VocabIndex)
+
+
+class MaskStore:
+    """Per (automaton, tokenizer) frame classifications and state masks, computed lazily.
+
+    Thread-safe: classifications and cached masks are immutable once stored; concurrent
+    computation of the same entry only duplicates work.
+    """
+
+    def __init__(
+        self,
+        automaton: Automaton,
+        runtime: Runtime,
+        index: VocabIndex,
+        vocab_size: int,
+        stop_token_ids: frozenset[int],
+        *,
+        cache_size: int = 2048,
+    ):
+        self.automaton = automaton
+        self.runtime = runtime
+        self.index = index
+        self.vocab_size = vocab_size
+        self.width = bitmask_width(vocab_size)
+        self.stop_ids = np.asarray(sorted(stop_token_ids), dtype=np.int64)
+        frames = automaton.num_frames
+        dead = frames
+        table = np.full((frames + 1, 256), dead, dtype=np.int32)
+        for f, row in enumerate(automaton.byte_next):
+            if row:
+                table[f, list(row.keys())] = list(row.values())
+        self.table = table
+        self.dead = dead
+        plain = np.ones(frames + 1, dtype=bool)
+        for f in range(frames):
+            plain[f] = not automaton.calls[f] and not automaton.accepting[f]
+        plain[dead] = True
+        self.plain = plain
+        self._frames: dict[int, FrameMask] = {}
+        self._trie: tuple[list[int], ...] | None = None
+        self._masks: OrderedDict[State, np.ndarray] = OrderedDict()
+        self._cache_size = cache_size
+        self._lock = threading.Lock()
+
+    # -- per-frame classification ------------------------------------------------------------
+
+    def frame_mask(self, frame: int) -> FrameMask:
+        mask = self._frames.get(frame)
+        if mask is None:
+            mask = self._frames[frame] = self._classify(frame)
+        return mask
+
+    def precompute(self) -> None:
+        """Classify every frame that can be on top (has byte edges) now rather than lazily."""
+        for f, row in enumerate(self.automaton.byte_next):
+            if row:
+                self.frame_mask(f)
+
+    def _classify(self, frame: int) -> FrameMask:
+        index = self.index
+        classes = np.zeros(index.size, dtype=np.int8)
+        needs_walk = np.zeros(index.size, dtype=bool)
+        table, plain, dead = self.table, self.plain, self.dead
+        first_bytes = self.automaton.next_bytes[frame]
+        for length, positions, matrix in index.buckets:
+            # Cheap first filter: the first byte must be one the frame can consume.
+            first = matrix[:, 0]
+            rows = np.flatnonzero(_byte_mask_array(first_bytes)[first])
+            if rows.size == 0:
+                continue
+            states = np.full(rows.size, frame, dtype=np.int32)
+            for i in range(length):
+                states = table[states, matrix[rows, i]]
+                alive = states != dead
+                if i == length - 1:
+                    classes[positions[rows[alive]]] = ACCEPT
+                    break
+                branch = alive & ~plain[states]
+                if branch.any():
+                    needs_walk[positions[rows[branch]]] = True
+                keep = alive & ~branch
+                rows = rows[keep]
+                states = states[keep]
+                if rows.size == 0:
+                    break
+        if needs_walk.any():
+            self._walk(frame, classes, needs_walk)
+        accepted_ids = index.ids[classes == ACCEPT]
+        uncertain = np.flatnonzero(classes == UNCERTAIN).astype(np.int32)
+        return FrameMask(
+            accepted_bits=_ids_to_bits(accepted_ids, self.width),
+            accepted_count=int(accepted_ids.size),
+            uncertain=uncertain,
+        )
+
+    def _walk(self, frame: int, classes: np.ndarray, needs_walk: np.ndarray) -> None:
+        """Trie walk from ``frame`` over the tokens marked in ``needs_walk``."""
+        index = self.index
+        runtime = self.runtime
+        counts = np.zeros(index.size + 1, dtype=np.int64)
+        np.cumsum(needs_walk, out=counts[1:])
+        counts = counts.tolist()
+        lo, hi, token_end, child_start, child_byte, child_node = self._trie_lists()
+        next_bytes = runtime.next_bytes
+        start: State = (((frame, frozenset((BOTTOM,))),), False)
+        stack: list[tuple[int, State, bool]] = [(0, start, False)]
+        while stack:
+            node, state, floor_popped = stack.pop()
+            if node:
+                end = token_end[node]
+                if end >= 0:
+                    own = slice(lo[node], end)
+                    classes[own][needs_walk[own]] = ACCEPT
+            may_continue_below = floor_popped or state[1]
+            allowed = next_bytes(state)
+            for k in range(child_start[node], child_start[node + 1]):
+                child = child_node[k]
+                c_lo, c_hi = lo[child], hi[child]
+                if counts[c_hi] == counts[c_lo]:
+                    continue
+                byte = child_byte[k]
+                if allowed >> byte & 1:
+                    nxt = runtime.advance(state, byte)
+                    stack.append((child, nxt, may_continue_below))
+                elif may_continue_below:
+                    span = slice(c_lo, c_hi)
+                    classes[span][needs_walk[span]] = UNCERTAIN
+
+    def _trie_lists(self) -> tuple[list[int], ...]:
+        """The trie arrays as Python lists (scalar access in the walk is much faster)."""
+        lists = self._trie
+        if lists is None:
+            index = self.index
+            arrays = (index.lo, index.hi, index.token_end, index.child_start)
+            arrays += (index.child_byte, index.child_node)
+            lists = self._trie = tuple(a.tolist() for a in arrays)
+        return lists
+
+    # -- masks of states ---------------------------------------------------------------------
+
+    def state_mask(self, state: State) -> np.ndarray:
+        """uint32 words: the tokens allowed in ``state`` (stop tokens where it is complete)."""
+        cached = self._masks.get(state)
+        if cached is not None:
+            with self._lock:
+                if state in self._masks:
+                    self._masks.move_to_end(state)
+            return cached
+        mask = self._compute_state_mask(state)
+        mask.setflags(write=False)
+        with self._lock:
+            self._masks[state] = mask
+            while len(self._masks) > self._cache_size:
+                self._masks.popitem(last=False)
+        return mask
+
+    def _compute_state_mask(self, state: State) -> np.ndarray:
+        words = np.zeros(self.width, dtype=np.uint32)
+        tops = state[0]
+        frame_masks = [self.frame_mask(node[0]) for node in tops]
+        for fm in frame_masks:
+            if fm.accepted_count:
+                words |= fm.accepted_bits
+        runtime = self.runtime
+        ids, data = self.index.ids, self.index.token_bytes
+        for node, fm in zip(tops, frame_masks, strict=True):
+            if not fm.uncertain.size:
+                continue
+            single: State = ((node,), False)
+            for p in fm.uncertain.tolist():
+                token = int(ids[p])
+                if words[token >> 5] >> (token & 31) & 1:
+                    continue
+                if runtime.advance_bytes(single, data[p]) is not None:
+                    words[token >> 5] |= np.uint32(1 << (token & 31))
+        if state[1] and self.stop_ids.size:
+            np.bitwise_or.at(
+                words, self.stop_ids >> 5, (1 << (self.stop_ids & 31)).astype(np.uint32)
+            )
+        return words
+
+
+_BYTE_MASK_CACHE: dict[int, np.ndarray] = {}
+
+
+def _byte_mask_array(mask: int) -> np.ndarray:
+    """Boolean array over 0..255 for a byte bitmask int."""
+    arr = _BYTE_MASK_CACHE.get(mask)
+    if arr is None:
+        arr = np.array([(mask >> b) & 1 for b in range(256)], dtype=bool)
+        if len(_BYTE_MASK_CACHE) < 65536:
+            _BYTE_MASK_CACHE[mask] = arr
+    return arr
+
+
+def _ids_to_bits(ids: np.ndarray, width: int) -> np.ndarray:
+    words = np.zeros(width, dtype=np.uint32)
+    if ids.size:
+        ids = ids.astype(np.int64)
+        np.bitwise_or.at(
+            words, ids >> 5, (np.uint64(1) << (ids & 31).astype(np.uint64)).astype(np.uint32)
+        )
+    return words
