@@ -6,6 +6,7 @@ import threading
 from collections import OrderedDict
 from typing import TYPE_CHECKING
 
+from grammarlib.masks.cache import load_arrays, save_arrays
 from grammarlib.masks.store import MaskStore
 from grammarlib.masks.vocab import VocabIndex
 
@@ -55,6 +56,7 @@ class CompiledGrammar:
                 vocab_index(tokenizer_info),
                 tokenizer_info.vocab_size,
                 tokenizer_info.stop_token_ids,
+                tokenizer_key=tokenizer_info.fingerprint,
             )
 
     def matcher(self) -> GrammarMatcher:
@@ -115,6 +117,30 @@ def vocab_index(tokenizer_info: TokenizerInfo) -> VocabIndex:
     key = tokenizer_info.fingerprint
     index = _index_cache.get(key)
     if index is None:
-        index = VocabIndex.build(tokenizer_info.token_bytes, frozenset(tokenizer_info.special_ids))
+        arrays = load_arrays(f"vocab/{key}.npz")
+        if arrays is not None:
+            try:
+                index = VocabIndex.from_arrays(arrays)
+            except (KeyError, ValueError):
+                index = None
+        if index is None or not _index_matches(index, tokenizer_info):
+            index = VocabIndex.build(
+                tokenizer_info.token_bytes, frozenset(tokenizer_info.special_ids)
+            )
+            save_arrays(f"vocab/{key}.npz", index.to_arrays())
         _index_cache[key] = index
     return index
+
+
+def _index_matches(index: VocabIndex, tokenizer_info: TokenizerInfo) -> bool:
+    """Spot-check a loaded index against the tokenizer (the checksum already caught corruption;
+    this catches an index written for other tokens under the same name)."""
+    if index.size == 0:
+        return not any(tokenizer_info.token_bytes)
+    token_bytes = tokenizer_info.token_bytes
+    step = max(1, index.size // 512)
+    ids = index.ids.tolist()
+    return all(
+        0 <= ids[p] < len(token_bytes) and token_bytes[ids[p]] == index.token_bytes[p]
+        for p in range(0, index.size, step)
+    )

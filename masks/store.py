@@ -31,6 +31,7 @@ from grammarlib.automata import Automaton
 from grammarlib.runtime import BOTTOM, Runtime, State
 
 from .bitmask import bitmask_width
+from .cache import frame_signature, load_arrays, save_arrays
 from .vocab import VocabIndex
 
 REJECT, ACCEPT, UNCERTAIN = 0, 1, 2
@@ -60,10 +61,12 @@ class MaskStore:
         vocab_size: int,
         stop_token_ids: frozenset[int],
         *,
+        tokenizer_key: str = "",
         cache_size: int = 2048,
     ):
         self.automaton = automaton
         self.runtime = runtime
+        self.tokenizer_key = tokenizer_key
         self.index = index
         self.vocab_size = vocab_size
         self.width = bitmask_width(vocab_size)
@@ -83,6 +86,7 @@ class MaskStore:
         self.plain = plain
         self._frames: dict[int, FrameMask] = {}
         self._trie: tuple[list[int], ...] | None = None
+        self._follow: dict[str, int] | None = None
         self._masks: OrderedDict[State, np.ndarray] = OrderedDict()
         self._cache_size = cache_size
         self._lock = threading.Lock()
@@ -90,10 +94,49 @@ class MaskStore:
     # -- per-frame classification ------------------------------------------------------------
 
     def frame_mask(self, frame: int) -> FrameMask:
+        """The classification of ``frame``: from memory, from a frame with the same signature
+        (this process or the disk cache), or computed and then cached."""
         mask = self._frames.get(frame)
+        if mask is not None:
+            return mask
+        key = None
+        if self.tokenizer_key:
+            key = (self.tokenizer_key, frame_signature(self.automaton, frame))
+            mask = _shared_get(key)
+            if mask is None:
+                mask = self._load(key)
         if mask is None:
-            mask = self._frames[frame] = self._classify(frame)
+            mask = self._classify(frame)
+            if key is not None:
+                self._save(key, mask)
+        if key is not None:
+            _shared_put(key, mask)
+        self._frames[frame] = mask
         return mask
+
+    def _load(self, key: tuple[str, str]) -> FrameMask | None:
+        arrays = load_arrays(f"frames/{key[0]}/{key[1]}.npz")
+        if arrays is None:
+            return None
+        try:
+            bits = arrays["accepted_bits"].astype(np.uint32)
+            count = int(arrays["accepted_count"])
+            uncertain = arrays["uncertain"].astype(np.int32)
+        except (KeyError, TypeError):
+            return None
+        if bits.shape != (self.width,):
+            return None
+        if uncertain.size and (uncertain.min() < 0 or uncertain.max() >= self.index.size):
+            return None
+        return FrameMask(bits, count, uncertain)
+
+    def _save(self, key: tuple[str, str], mask: FrameMask) -> None:
+        arrays = {
+            "accepted_bits": mask.accepted_bits,
+            "accepted_count": np.asarray(mask.accepted_count),
+            "uncertain": mask.uncertain,
+        }
+        save_arrays(f"frames/{key[0]}/{key[1]}.npz", arrays)
 
     def precompute(self) -> None:
         """Classify every frame that can be on top (has byte edges) now rather than lazily."""
@@ -148,15 +191,18 @@ class MaskStore:
         lo, hi, token_end, child_start, child_byte, child_node = self._trie_lists()
         next_bytes = runtime.next_bytes
         start: State = (((frame, frozenset((BOTTOM,))),), False)
+        follow = self.follow_bytes(frame)
         stack: list[tuple[int, State, bool]] = [(0, start, False)]
         while stack:
-            node, state, floor_popped = stack.pop()
+            node, state, below = stack.pop()
+            # below: some way of reading this prefix left the frame's rule and the next byte
+            # could be read by a caller; then whatever fails locally is left to the stack.
             if node:
                 end = token_end[node]
                 if end >= 0:
                     own = slice(lo[node], end)
                     classes[own][needs_walk[own]] = ACCEPT
-            may_continue_below = floor_popped or state[1]
+            returned = state[1]
             allowed = next_bytes(state)
             for k in range(child_start[node], child_start[node + 1]):
                 child = child_node[k]
@@ -164,12 +210,20 @@ class MaskStore:
                 if counts[c_hi] == counts[c_lo]:
                     continue
                 byte = child_byte[k]
+                child_below = below or (returned and follow >> byte & 1)
                 if allowed >> byte & 1:
-                    nxt = runtime.advance(state, byte)
-                    stack.append((child, nxt, may_continue_below))
-                elif may_continue_below:
+                    stack.append((child, runtime.advance(state, byte), child_below))
+                elif child_below:
                     span = slice(c_lo, c_hi)
                     classes[span][needs_walk[span]] = UNCERTAIN
+
+    def follow_bytes(self, frame: int) -> int:
+        """Bitmask of the bytes that can come right after ``frame``'s rule returns, at any of
+        its call sites (context expansion: a token that needs anything else there is rejected
+        without looking at the stack)."""
+        if self._follow is None:
+            self._follow = _follow_sets(self.automaton)
+        return self._follow[self.automaton.frame_rule[frame]]
 
     def _trie_lists(self) -> tuple[list[int], ...]:
         """The trie arrays as Python lists (scalar access in the walk is much faster)."""
@@ -225,6 +279,26 @@ class MaskStore:
         return words
 
 
+_SHARED_LIMIT = 4096
+_shared: OrderedDict[tuple[str, str], FrameMask] = OrderedDict()
+_shared_lock = threading.Lock()
+
+
+def _shared_get(key: tuple[str, str]) -> FrameMask | None:
+    with _shared_lock:
+        mask = _shared.get(key)
+        if mask is not None:
+            _shared.move_to_end(key)
+        return mask
+
+
+def _shared_put(key: tuple[str, str], mask: FrameMask) -> None:
+    with _shared_lock:
+        _shared[key] = mask
+        while len(_shared) > _SHARED_LIMIT:
+            _shared.popitem(last=False)
+
+
 _BYTE_MASK_CACHE: dict[int, np.ndarray] = {}
 
 
@@ -239,10 +313,49 @@ def _byte_mask_array(mask: int) -> np.ndarray:
 
 
 def _ids_to_bits(ids: np.ndarray, width: int) -> np.ndarray:
-    words = np.zeros(width, dtype=np.uint32)
-    if ids.size:
-        ids = ids.astype(np.int64)
-        np.bitwise_or.at(
-            words, ids >> 5, (np.uint64(1) << (ids & 31).astype(np.uint64)).astype(np.uint32)
-        )
-    return words
+    allowed = np.zeros(width * 32, dtype=bool)
+    allowed[ids] = True
+    return np.packbits(allowed, bitorder="little").view("<u4").astype(np.uint32)
+
+
+def _follow_sets(automaton: Automaton) -> dict[str, int]:
+    """FOLLOW sets (as byte bitmasks) of every rule, by fixed-point iteration.
+
+    ``first(x)``: bytes readable at frame ``x`` before its rule returns (its byte edges and the
+    FIRST sets of its callees). FOLLOW of a rule called with return frame ``r``: ``first(r)``,
+    plus the caller's rule's FOLLOW when ``r`` may return (or the call is a tail call).
+    """
+    rule_of = automaton.frame_rule
+    starts = automaton.rule_start
+    first_rule = {rule: 0 for rule in starts}
+    follow = {rule: 0 for rule in starts}
+
+    def first(frame: int) -> int:
+        mask = automaton.next_bytes[frame]
+        for callee, _ in automaton.calls[frame]:
+            mask |= first_rule[rule_of[callee]]
+        return mask
+
+    changed = True
+    while changed:
+        changed = False
+        for rule, start in starts.items():
+            value = first(start)
+            if value != first_rule[rule]:
+                first_rule[rule] = value
+                changed = True
+    changed = True
+    while changed:
+        changed = False
+        for frame, calls in enumerate(automaton.calls):
+            for callee, ret in calls:
+                rule = rule_of[callee]
+                value = follow[rule]
+                if ret >= 0:
+                    value |= first(ret)
+                if ret < 0 or automaton.accepting[ret]:
+                    value |= follow[rule_of[frame]]
+                if value != follow[rule]:
+                    follow[rule] = value
+                    changed = True
+    return follow
