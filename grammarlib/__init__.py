@@ -5,6 +5,9 @@ automata; a matcher tracks, byte by byte, whether the output so far can still be
 the language.
 """
 
+from grammarlib.masks.bitmask import allocate_token_bitmask, apply_token_bitmask
+from grammarlib.masks.tokenizer import TokenizerInfo
+
 from .compiler import CompiledGrammar, compile
 from .errors import EmptyLanguageError, GrammarError, GrammarTooLargeError
 from .grammar import Grammar
@@ -17,6 +20,9 @@ __all__ = [
     "GrammarError",
     "GrammarMatcher",
     "GrammarTooLargeError",
+    "TokenizerInfo",
+    "allocate_token_bitmask",
+    "apply_token_bitmask",
     "compile",
 ]
 __version__ = "0.1.0"
