@@ -19,13 +19,14 @@ import hashlib
 import os
 import tempfile
 import warnings
+import zipfile
 from pathlib import Path
 
 import numpy as np
 
 from grammarlib.automata import Automaton
 
-FORMAT_VERSION = "v1"
+FORMAT_VERSION = "v2"
 _UNSET = object()
 _override: object = _UNSET
 _warned = False
@@ -66,7 +67,7 @@ def load_arrays(relative: str) -> dict[str, np.ndarray] | None:
     try:
         with np.load(path, allow_pickle=False) as data:
             arrays = {k: data[k] for k in data.files}
-    except (OSError, ValueError, EOFError, KeyError):
+    except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile):
         return None
     checksum = arrays.pop("__sha256__", None)
     if checksum is None or checksum.tobytes().decode("ascii", "replace") != _digest(arrays):
@@ -99,16 +100,17 @@ def save_arrays(relative: str, arrays: dict[str, np.ndarray]) -> None:
             warnings.warn(f"grammarlib: cannot write the cache in {root}: {e}", stacklevel=2)
 
 
-def frame_signature(automaton: Automaton, frame: int) -> str:
+def frame_signature(automaton: Automaton, frame: int, follow: int) -> str:
     """A canonical hash of everything a frame's classification depends on.
 
     That is the part of the automaton reachable from ``frame`` through byte edges and calls
     (callee and return frames), numbered in breadth-first order from ``frame`` with edges in a
-    fixed order, so equal regions in different grammars give equal signatures.
+    fixed order, so equal regions in different grammars give equal signatures, and ``follow``,
+    the bytes that may come after the frame's rule returns (used for context expansion).
     """
     number = {frame: 0}
     queue = [frame]
-    h = hashlib.sha256()
+    h = hashlib.sha256(f"follow={follow:x};".encode())
     i = 0
     while i < len(queue):
         f = queue[i]

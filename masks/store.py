@@ -101,7 +101,9 @@ class MaskStore:
             return mask
         key = None
         if self.tokenizer_key:
-            key = (self.tokenizer_key, frame_signature(self.automaton, frame))
+            # The FOLLOW set is context from outside the region the signature covers.
+            signature = frame_signature(self.automaton, frame, self.follow_bytes(frame))
+            key = (self.tokenizer_key, signature)
             mask = _shared_get(key)
             if mask is None:
                 mask = self._load(key)

@@ -1,0 +1,280 @@
+"""Token masks: exact against brute force on real vocabularies, plus the bitmask contract.
+
+The reference for a token is ``matcher.copy().accept_token(id)``: the byte-level matcher (checked
+against lark and ``re`` elsewhere) fed the token's bytes, with no mask store involved.
+"""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+import numpy as np
+import pytest
+import tokenizers
+import torch
+
+import grammarlib as gl
+from grammarlib.masks import assets
+from grammarlib.masks.bitmask import bits_to_bool, bool_to_bits
+
+CORPUS = Path(__file__).parent / "corpus"
+SHARED_TOKENIZERS = Path(__file__).resolve().parents[2] / "shared" / "tokenizers"
+
+
+def corpus_grammars() -> dict[str, gl.Grammar]:
+    grammars = {}
+    for path in sorted(CORPUS.glob("*.lark")):
+        grammars[path.name] = gl.Grammar.from_lark(path.read_text())
+    for path in sorted(CORPUS.glob("*.gbnf")):
+        grammars[path.name] = gl.Grammar.from_gbnf(path.read_text())
+    grammars["regex:date"] = gl.Grammar.from_regex(r"\d{4}-[01]\d-[0-3]\d( [a-zé]+)?")
+    grammars["regex:unicode"] = gl.Grammar.from_regex(r"[α-ω]{1,3}(, [\u4e00-\u9fff]+)*")
+    grammars["choices"] = gl.Grammar.from_choices(["yes", "no", "maybe not", "über"])
+    return grammars
+
+
+GRAMMARS = corpus_grammars()
+
+
+@pytest.fixture(scope="session")
+def vocabs() -> dict[str, gl.TokenizerInfo]:
+    infos = {
+        name: gl.TokenizerInfo.from_gguf(assets.vocab_gguf(name))
+        for name in ("gpt-2", "llama-bpe", "llama-spm", "qwen2")
+    }
+    gemma = SHARED_TOKENIZERS / "gemma-3" / "tokenizer.json"
+    assert gemma.exists(), f"the Gemma 3 tokenizer is expected at {gemma}"
+    infos["gemma-3"] = gl.TokenizerInfo.from_huggingface(tokenizers.Tokenizer.from_file(str(gemma)))
+    # A padded output layer, as many models have: the extra ids must never be allowed.
+    infos["gpt-2-padded"] = gl.TokenizerInfo(
+        token_bytes=infos["gpt-2"].token_bytes,
+        vocab_size=50304,
+        special_ids=infos["gpt-2"].special_ids,
+        stop_token_ids=infos["gpt-2"].stop_token_ids,
+        name="gpt-2-padded",
+    )
+    return infos
+
+
+def reference_allowed(m: gl.GrammarMatcher, token: int) -> bool:
+    return m.copy().accept_token(token)
+
+
+def check_random_walks(
+    info: gl.TokenizerInfo, grammar: gl.Grammar, *, walks: int, steps: int, sample: int, seed: int
+) -> int:
+    """Random walks under the masks; at every state compare the mask with the reference on all
+    tokens whose first byte can come next (sampled down to ``sample``), every stop token, the
+    padded ids and a random sample of the rest. Returns the number of states checked."""
+    compiled = gl.compile(grammar, info)
+    rng = random.Random(seed)
+    first_byte = np.array([b[0] if b else -1 for b in info.token_bytes], dtype=np.int32)
+    bitmask = gl.allocate_token_bitmask(1, info.vocab_size)
+    states = 0
+    for _ in range(walks):
+        m = compiled.matcher()
+        for _ in range(steps):
+            m.fill_next_token_bitmask(bitmask)
+            allowed = bits_to_bool(bitmask[0], info.vocab_size)
+            states += 1
+            if m.is_terminated():
+                assert not allowed.any()
+                break
+            # Never a dead end: a viable prefix always has an allowed next token.
+            assert allowed.any(), "dead end: no token allowed"
+            nxt = m.next_bytes()
+            near = np.flatnonzero(np.isin(first_byte, list(nxt)))
+            candidates = set(rng.sample(list(near), min(sample, len(near))))
+            candidates |= set(rng.sample(range(info.vocab_size), min(sample, info.vocab_size)))
+            candidates |= set(info.stop_token_ids)
+            candidates |= set(range(len(info.token_bytes), info.vocab_size))
+            on = np.flatnonzero(allowed)
+            candidates |= set(rng.sample(list(on), min(sample, len(on))))
+            for token in candidates:
+                assert bool(allowed[token]) == reference_allowed(m, int(token)), (
+                    f"token {token} {info.token_bytes[token] if token < len(info.token_bytes) else None!r}"
+                    f" after {states} states"
+                )
+            stops = [t for t in on if t in info.stop_token_ids]
+            if stops and rng.random() < 0.25:
+                token = stops[0]
+            else:
+                token = int(rng.choice(on))
+            assert m.accept_token(int(token))
+    return states
+
+
+@pytest.mark.parametrize("grammar", sorted(GRAMMARS))
+def test_masks_exact_gpt2(vocabs, grammar: str) -> None:
+    assert check_random_walks(
+        vocabs["gpt-2-padded"], GRAMMARS[grammar], walks=2, steps=25, sample=300, seed=1
+    )
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("vocab", ["llama-bpe", "llama-spm", "qwen2", "gemma-3"])
+@pytest.mark.parametrize("grammar", sorted(GRAMMARS))
+def test_masks_exact_real_vocabularies(vocabs, vocab: str, grammar: str) -> None:
+    assert check_random_walks(
+        vocabs[vocab], GRAMMARS[grammar], walks=1, steps=20, sample=150, seed=2
+    )
+
+
+def test_every_token_checked_on_json_states(vocabs) -> None:
+    """The whole GPT-2 vocabulary at a few JSON states, including inside a string."""
+    info = vocabs["gpt-2"]
+    compiled = gl.compile(GRAMMARS["json.lark"], info)
+    bitmask = gl.allocate_token_bitmask(1, info.vocab_size)
+    m = compiled.matcher()
+    for piece in ['{"key', '": [1', ", ", '"x\\u00', "e9\"]}"]:
+        m.fill_next_token_bitmask(bitmask)
+        allowed = bits_to_bool(bitmask[0], info.vocab_size)
+        expected = np.array([reference_allowed(m, t) for t in range(info.vocab_size)])
+        assert np.array_equal(allowed, expected), np.flatnonzero(allowed != expected)[:10]
+        assert m.accept_string(piece)
+
+
+# -- the token API on a small vocabulary -----------------------------------------------------------
+
+SMALL = ["a", "b", "ab", "ba", "{", "}", '{"', '"}', '"', ":", " ", "é".encode()[:1], "é".encode()[1:]]
+EOS, SPECIAL = len(SMALL), len(SMALL) + 1
+
+
+@pytest.fixture(scope="module")
+def small() -> gl.TokenizerInfo:
+    tokens = [t if isinstance(t, bytes) else t.encode() for t in SMALL] + [b"</s>", b"<pad>"]
+    return gl.TokenizerInfo.from_vocab(
+        tokens, stop_token_ids=[EOS], special_ids=[SPECIAL], vocab_size=64
+    )
+
+
+def allowed_ids(m: gl.GrammarMatcher, info: gl.TokenizerInfo) -> set[int]:
+    bitmask = gl.allocate_token_bitmask(2, info.vocab_size)
+    m.fill_next_token_bitmask(bitmask, index=1)
+    assert not bitmask[0].any()  # only the requested row is written
+    return set(np.flatnonzero(bits_to_bool(bitmask[1], info.vocab_size)).tolist())
+
+
+def test_stop_token_only_where_complete(small: gl.TokenizerInfo) -> None:
+    m = gl.compile(gl.Grammar.from_regex("(ab)+"), small).matcher()
+    assert allowed_ids(m, small) == {0, 2}  # "a", "ab"
+    assert not m.accept_token(EOS)
+    assert m.accept_token(2)
+    assert allowed_ids(m, small) == {0, 2, EOS}
+    assert m.accept_token(EOS)
+    assert m.is_terminated() and not m.can_terminate()
+    assert allowed_ids(m, small) == set()
+    assert not m.accept_token(0)
+    m.rollback(1)
+    assert not m.is_terminated() and m.can_terminate()
+
+
+def test_special_and_padded_ids_are_never_allowed(small: gl.TokenizerInfo) -> None:
+    m = gl.compile(gl.Grammar.from_regex(".*"), small).matcher()
+    allowed = allowed_ids(m, small)
+    assert SPECIAL not in allowed
+    assert not any(t >= len(small.token_bytes) for t in allowed)
+    assert not m.accept_token(SPECIAL)
+    assert not m.accept_token(40)  # a padded id
+    assert not m.accept_token(-1)
+
+
+def test_partial_utf8_tokens(small: gl.TokenizerInfo) -> None:
+    m = gl.compile(gl.Grammar.from_regex("é+"), small).matcher()
+    assert allowed_ids(m, small) == {11}  # the lead byte alone
+    assert m.accept_token(11)
+    assert allowed_ids(m, small) == {12}
+    assert m.accept_token(12)
+    assert allowed_ids(m, small) == {11, EOS}
+
+
+def test_tokens_crossing_rule_boundaries(small: gl.TokenizerInfo) -> None:
+    g = gl.Grammar.from_lark('start: "{" pair? "}"\npair: STR ":" STR\nSTR: "\\"" /[ab]*/ "\\""')
+    m = gl.compile(g, small).matcher()
+    assert allowed_ids(m, small) == {4, 6}  # "{" and '{"'
+    assert m.accept_token(6)
+    assert allowed_ids(m, small) == {0, 1, 2, 3, 8}
+    for token in (2, 8, 9, 8, 7):  # ab " : " "}
+        assert m.accept_token(token)
+    assert m.can_terminate()
+
+
+def test_fill_requires_a_tokenizer() -> None:
+    m = gl.compile(gl.Grammar.from_regex("a")).matcher()
+    with pytest.raises(RuntimeError, match="compiled with a tokenizer"):
+        m.fill_next_token_bitmask(gl.allocate_token_bitmask(1, 10))
+    with pytest.raises(RuntimeError, match="compiled with a tokenizer"):
+        m.accept_token(0)
+
+
+# -- bitmask layout and application -----------------------------------------------------------------
+
+
+def test_bitmask_layout() -> None:
+    allowed = np.zeros(70, dtype=bool)
+    allowed[[0, 31, 32, 69]] = True
+    bits = bool_to_bits(allowed)
+    assert bits.dtype == np.int32 and bits.shape == (3,)
+    assert bits[0] == np.int32(-(2**31) + 1)  # bits 0 and 31 (the sign bit)
+    assert bits[1] == 1 and bits[2] == 1 << 5
+    assert np.array_equal(bits_to_bool(bits, 70), allowed)
+    assert gl.allocate_token_bitmask(3, 70).shape == (3, 3)
+    with pytest.raises(ValueError):
+        gl.allocate_token_bitmask(0, 70)
+
+
+@pytest.mark.parametrize("kind", ["numpy", "torch"])
+def test_apply_token_bitmask(kind: str) -> None:
+    rng = np.random.default_rng(0)
+    allowed = rng.random((2, 100)) < 0.3
+    bits = bool_to_bits(allowed)
+    logits = rng.standard_normal((2, 110)).astype(np.float32)  # 10 padded columns
+    expected = np.where(np.pad(allowed, ((0, 0), (0, 10))), logits, -np.inf)
+    if kind == "numpy":
+        out = logits.copy()
+        gl.apply_token_bitmask(out, bits)
+    else:
+        out_t = torch.from_numpy(logits.copy())
+        gl.apply_token_bitmask(out_t, torch.from_numpy(bits))
+        out = out_t.numpy()
+    assert np.array_equal(out, expected)
+
+
+def test_apply_token_bitmask_rows_and_1d() -> None:
+    allowed = np.zeros((1, 40), dtype=bool)
+    allowed[0, [3, 39]] = True
+    logits = torch.zeros(3, 40)
+    gl.apply_token_bitmask(logits, bool_to_bits(allowed), indices=[1])
+    assert torch.isinf(logits[1]).sum() == 38 and not torch.isinf(logits[0]).any()
+    flat = np.zeros(40, dtype=np.float32)
+    gl.apply_token_bitmask(flat, bool_to_bits(allowed[0]))
+    assert np.isfinite(flat).sum() == 2
+
+
+def test_disk_cache_is_verified(tmp_path, vocabs) -> None:
+    from grammarlib.masks import cache
+
+    cache.set_cache_dir(tmp_path)
+    try:
+        info = vocabs["gpt-2"]
+        grammar = gl.Grammar.from_regex('"[a-z ]{0,12}"')
+        bitmask = gl.allocate_token_bitmask(1, info.vocab_size)
+        compiled = gl.compile(grammar, info)
+        m = compiled.matcher()
+        m.accept_string('"ab')
+        m.fill_next_token_bitmask(bitmask)
+        expected = bitmask.copy()
+        files = list((tmp_path / cache.FORMAT_VERSION / "frames").rglob("*.npz"))
+        assert files
+        for f in files:  # corrupt every cached frame
+            f.write_bytes(f.read_bytes()[:-40] + b"x" * 40)
+        from grammarlib.masks import store
+
+        store._shared.clear()
+        compiled.mask_store._frames.clear()
+        compiled.mask_store._masks.clear()
+        m.fill_next_token_bitmask(bitmask)
+        assert np.array_equal(bitmask, expected)
+    finally:
+        cache.set_cache_dir(None)
