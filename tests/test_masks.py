@@ -92,15 +92,12 @@ def check_random_walks(
             on = np.flatnonzero(allowed)
             candidates |= set(rng.sample(list(on), min(sample, len(on))))
             for token in candidates:
+                data = info.token_bytes[token] if token < len(info.token_bytes) else None
                 assert bool(allowed[token]) == reference_allowed(m, int(token)), (
-                    f"token {token} {info.token_bytes[token] if token < len(info.token_bytes) else None!r}"
-                    f" after {states} states"
+                    f"token {token} {data!r} after {states} states"
                 )
             stops = [t for t in on if t in info.stop_token_ids]
-            if stops and rng.random() < 0.25:
-                token = stops[0]
-            else:
-                token = int(rng.choice(on))
+            token = stops[0] if stops and rng.random() < 0.25 else int(rng.choice(on))
             assert m.accept_token(int(token))
     return states
 
@@ -127,7 +124,7 @@ def test_every_token_checked_on_json_states(vocabs) -> None:
     compiled = gl.compile(GRAMMARS["json.lark"], info)
     bitmask = gl.allocate_token_bitmask(1, info.vocab_size)
     m = compiled.matcher()
-    for piece in ['{"key', '": [1', ", ", '"x\\u00', "e9\"]}"]:
+    for piece in ['{"key', '": [1', ", ", '"x\\u00', 'e9"]}']:
         m.fill_next_token_bitmask(bitmask)
         allowed = bits_to_bool(bitmask[0], info.vocab_size)
         expected = np.array([reference_allowed(m, t) for t in range(info.vocab_size)])
@@ -137,7 +134,21 @@ def test_every_token_checked_on_json_states(vocabs) -> None:
 
 # -- the token API on a small vocabulary -----------------------------------------------------------
 
-SMALL = ["a", "b", "ab", "ba", "{", "}", '{"', '"}', '"', ":", " ", "é".encode()[:1], "é".encode()[1:]]
+SMALL = [
+    "a",
+    "b",
+    "ab",
+    "ba",
+    "{",
+    "}",
+    '{"',
+    '"}',
+    '"',
+    ":",
+    " ",
+    "é".encode()[:1],
+    "é".encode()[1:],
+]
 EOS, SPECIAL = len(SMALL), len(SMALL) + 1
 
 
@@ -208,7 +219,7 @@ def test_fill_requires_a_tokenizer() -> None:
         m.accept_token(0)
 
 
-# -- bitmask layout and application -----------------------------------------------------------------
+# -- bitmask layout and application ---------------------------------------------------------------
 
 
 def test_bitmask_layout() -> None:

@@ -18,6 +18,7 @@ import numpy as np
 import pytest
 import tiktoken
 import tokenizers
+
 from grammarlib.masks import TokenizerInfo, assets
 from grammarlib.masks.tokenizer import _read_gguf
 
