@@ -172,7 +172,11 @@ def tokenizer_json_dir(
 
 
 def _shared_tokenizers() -> Path:
-    """``../shared/tokenizers`` beside the source checkout (``masks/`` is in the repository)."""
+    """``$GRAMMARLIB_SHARED_DIR/tokenizers``, else ``../shared/tokenizers`` beside the source
+    checkout (``masks/`` is in the repository)."""
+    env = os.environ.get("GRAMMARLIB_SHARED_DIR")
+    if env:
+        return Path(env) / "tokenizers"
     return Path(__file__).resolve().parents[1].parent / "shared" / "tokenizers"
 
 

@@ -26,7 +26,7 @@ import numpy as np
 
 from grammarlib.automata import Automaton
 
-FORMAT_VERSION = "v2"
+FORMAT_VERSION = "v3"
 _UNSET = object()
 _override: object = _UNSET
 _warned = False

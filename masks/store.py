@@ -44,6 +44,10 @@ class FrameMask:
     accepted_bits: np.ndarray  # uint32 words over token ids
     accepted_count: int
     uncertain: np.ndarray  # int32 sorted positions (into the VocabIndex)
+    # For uncertain token i: the byte offsets at which the frame's rule can return, so the rest
+    # of the token must be read from the stack below: offsets[offset_start[i]:offset_start[i+1]].
+    offset_start: np.ndarray  # int32 (len(uncertain) + 1,)
+    offsets: np.ndarray  # int32
 
 
 class MaskStore:
@@ -124,19 +128,25 @@ class MaskStore:
             bits = arrays["accepted_bits"].astype(np.uint32)
             count = int(arrays["accepted_count"])
             uncertain = arrays["uncertain"].astype(np.int32)
+            offset_start = arrays["offset_start"].astype(np.int32)
+            offsets = arrays["offsets"].astype(np.int32)
         except (KeyError, TypeError):
             return None
-        if bits.shape != (self.width,):
+        if bits.shape != (self.width,) or offset_start.shape != (uncertain.size + 1,):
             return None
         if uncertain.size and (uncertain.min() < 0 or uncertain.max() >= self.index.size):
             return None
-        return FrameMask(bits, count, uncertain)
+        if offset_start[-1] != offsets.size or (offsets.size and offsets.min() < 1):
+            return None
+        return FrameMask(bits, count, uncertain, offset_start, offsets)
 
     def _save(self, key: tuple[str, str], mask: FrameMask) -> None:
         arrays = {
             "accepted_bits": mask.accepted_bits,
             "accepted_count": np.asarray(mask.accepted_count),
             "uncertain": mask.uncertain,
+            "offset_start": mask.offset_start,
+            "offsets": mask.offsets,
         }
         save_arrays(f"frames/{key[0]}/{key[1]}.npz", arrays)
 
@@ -173,32 +183,47 @@ class MaskStore:
                 states = states[keep]
                 if rows.size == 0:
                     break
+        returns: dict[int, tuple[int, ...]] = {}
         if needs_walk.any():
-            self._walk(frame, classes, needs_walk)
+            self._walk(frame, classes, needs_walk, returns)
         accepted_ids = index.ids[classes == ACCEPT]
         uncertain = np.flatnonzero(classes == UNCERTAIN).astype(np.int32)
+        per_token = [returns[p] for p in uncertain.tolist()]
+        offset_start = np.zeros(len(per_token) + 1, dtype=np.int32)
+        np.cumsum([len(o) for o in per_token], out=offset_start[1:])
+        offsets = np.fromiter((k for o in per_token for k in o), dtype=np.int32)
         return FrameMask(
             accepted_bits=_ids_to_bits(accepted_ids, self.width),
             accepted_count=int(accepted_ids.size),
             uncertain=uncertain,
+            offset_start=offset_start,
+            offsets=offsets,
         )
 
-    def _walk(self, frame: int, classes: np.ndarray, needs_walk: np.ndarray) -> None:
-        """Trie walk from ``frame`` over the tokens marked in ``needs_walk``."""
+    def _walk(
+        self,
+        frame: int,
+        classes: np.ndarray,
+        needs_walk: np.ndarray,
+        returns: dict[int, tuple[int, ...]],
+    ) -> None:
+        """Trie walk from ``frame`` over the tokens marked in ``needs_walk``; for the uncertain
+        ones, ``returns`` gets the offsets where the frame's rule can return."""
         index = self.index
         runtime = self.runtime
         counts = np.zeros(index.size + 1, dtype=np.int64)
         np.cumsum(needs_walk, out=counts[1:])
         counts = counts.tolist()
-        lo, hi, token_end, child_start, child_byte, child_node = self._trie_lists()
+        lo, hi, token_end, child_start, child_byte, child_node, _ = self._trie_lists()
         next_bytes = runtime.next_bytes
         start: State = (((frame, frozenset((BOTTOM,))),), False)
         follow = self.follow_bytes(frame)
-        stack: list[tuple[int, State, bool]] = [(0, start, False)]
+        depth = self._depth
+        stack: list[tuple[int, State, tuple[int, ...]]] = [(0, start, ())]
         while stack:
             node, state, below = stack.pop()
-            # below: some way of reading this prefix left the frame's rule and the next byte
-            # could be read by a caller; then whatever fails locally is left to the stack.
+            # below: the offsets at which some way of reading this prefix left the frame's rule
+            # with the next byte readable by a caller; what fails locally is left to the stack.
             if node:
                 end = token_end[node]
                 if end >= 0:
@@ -212,12 +237,15 @@ class MaskStore:
                 if counts[c_hi] == counts[c_lo]:
                     continue
                 byte = child_byte[k]
-                child_below = below or (returned and follow >> byte & 1)
+                child_below = (*below, depth[node]) if returned and follow >> byte & 1 else below
                 if allowed >> byte & 1:
                     stack.append((child, runtime.advance(state, byte), child_below))
                 elif child_below:
                     span = slice(c_lo, c_hi)
-                    classes[span][needs_walk[span]] = UNCERTAIN
+                    todo = needs_walk[span] & (classes[span] != ACCEPT)
+                    classes[span][todo] = UNCERTAIN
+                    for p in (np.flatnonzero(todo) + c_lo).tolist():
+                        returns[p] = child_below
 
     def follow_bytes(self, frame: int) -> int:
         """Bitmask of the bytes that can come right after ``frame``'s rule returns, at any of
@@ -227,13 +255,18 @@ class MaskStore:
             self._follow = _follow_sets(self.automaton)
         return self._follow[self.automaton.frame_rule[frame]]
 
+    @property
+    def _depth(self) -> list[int]:
+        lists = self._trie_lists()
+        return lists[-1]
+
     def _trie_lists(self) -> tuple[list[int], ...]:
         """The trie arrays as Python lists (scalar access in the walk is much faster)."""
         lists = self._trie
         if lists is None:
             index = self.index
             arrays = (index.lo, index.hi, index.token_end, index.child_start)
-            arrays += (index.child_byte, index.child_node)
+            arrays += (index.child_byte, index.child_node, index.depth)
             lists = self._trie = tuple(a.tolist() for a in arrays)
         return lists
 
@@ -255,6 +288,22 @@ class MaskStore:
                 self._masks.popitem(last=False)
         return mask
 
+    def _below(self, node) -> State | None:
+        """The state just after the rule of ``node``'s frame returns: its parents on top, closed
+        (None if nothing below can read a byte)."""
+        seeds: dict[int, set] = {}
+        for parent in node[1]:
+            if parent[0] >= 0:
+                have = seeds.get(parent[0])
+                if have is None:
+                    seeds[parent[0]] = set(parent[1])
+                else:
+                    have |= parent[1]
+        if not seeds:
+            return None
+        below = self.runtime._closure(seeds)
+        return below if below is not None and below[0] else None
+
     def _compute_state_mask(self, state: State) -> np.ndarray:
         words = np.zeros(self.width, dtype=np.uint32)
         tops = state[0]
@@ -267,13 +316,28 @@ class MaskStore:
         for node, fm in zip(tops, frame_masks, strict=True):
             if not fm.uncertain.size:
                 continue
-            single: State = ((node,), False)
-            for p in fm.uncertain.tolist():
+            below = self._below(node)
+            if below is None:
+                continue
+            readable = runtime.next_bytes(below)
+            known: dict[bytes, bool] = {}
+            starts = fm.offset_start.tolist()
+            offsets = fm.offsets.tolist()
+            for i, p in enumerate(fm.uncertain.tolist()):
                 token = int(ids[p])
                 if words[token >> 5] >> (token & 31) & 1:
                     continue
-                if runtime.advance_bytes(single, data[p]) is not None:
-                    words[token >> 5] |= np.uint32(1 << (token & 31))
+                token_bytes = data[p]
+                for k in offsets[starts[i] : starts[i + 1]]:
+                    rest = token_bytes[k:]
+                    ok = known.get(rest)
+                    if ok is None:
+                        ok = known[rest] = bool(readable >> rest[0] & 1) and (
+                            runtime.advance_bytes(below, rest) is not None
+                        )
+                    if ok:
+                        words[token >> 5] |= np.uint32(1 << (token & 31))
+                        break
         if state[1] and self.stop_ids.size:
             np.bitwise_or.at(
                 words, self.stop_ids >> 5, (1 << (self.stop_ids & 31)).astype(np.uint32)

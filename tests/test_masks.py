@@ -19,7 +19,6 @@ from grammarlib.masks import assets
 from grammarlib.masks.bitmask import bits_to_bool, bool_to_bits
 
 CORPUS = Path(__file__).parent / "corpus"
-SHARED_TOKENIZERS = Path(__file__).resolve().parents[2] / "shared" / "tokenizers"
 
 
 def corpus_grammars() -> dict[str, gl.Grammar]:
@@ -43,9 +42,11 @@ def vocabs() -> dict[str, gl.TokenizerInfo]:
         name: gl.TokenizerInfo.from_gguf(assets.vocab_gguf(name))
         for name in ("gpt-2", "llama-bpe", "llama-spm", "qwen2")
     }
-    gemma = SHARED_TOKENIZERS / "gemma-3" / "tokenizer.json"
-    assert gemma.exists(), f"the Gemma 3 tokenizer is expected at {gemma}"
-    infos["gemma-3"] = gl.TokenizerInfo.from_huggingface(tokenizers.Tokenizer.from_file(str(gemma)))
+    gemma = assets.tokenizer_json_dir("gemma-3")
+    assert gemma is not None, "the Gemma 3 tokenizer.json is expected in ../shared/tokenizers"
+    infos["gemma-3"] = gl.TokenizerInfo.from_huggingface(
+        tokenizers.Tokenizer.from_file(str(gemma / "tokenizer.json"))
+    )
     # A padded output layer, as many models have: the extra ids must never be allowed.
     infos["gpt-2-padded"] = gl.TokenizerInfo(
         token_bytes=infos["gpt-2"].token_bytes,
