@@ -234,10 +234,8 @@ def main() -> None:
     header = ("engine", "first mask ms", "(1st run)", "p50 us", "p99 us", "mean us", "masks")
     print("| " + " | ".join(header) + " |")
     print("|" + "---|" * len(header))
-    for name, first, first_cold, p50, p99, mean, n in rows:
-        print(
-            f"| {name} | {first:.1f} | {first_cold:.1f} | {p50:.1f} | {p99:.1f} | {mean:.1f} | {n} |"
-        )
+    for name, *numbers, n in rows:
+        print(f"| {name} | " + " | ".join(f"{x:.1f}" for x in numbers) + f" | {n} |")
 
 
 if __name__ == "__main__":

@@ -92,6 +92,7 @@ class MaskStore:
         self._trie: tuple[list[int], ...] | None = None
         self._follow: dict[str, int] | None = None
         self._masks: OrderedDict[State, np.ndarray] = OrderedDict()
+        self._node_cache: dict = {}
         self._cache_size = cache_size
         self._lock = threading.Lock()
 
@@ -288,6 +289,39 @@ class MaskStore:
                 self._masks.popitem(last=False)
         return mask
 
+    def _uncertain_allowed(self, node, fm: FrameMask) -> list[int]:
+        """The uncertain tokens of ``node``'s frame that its stack allows (cached per node:
+        interned nodes recur across states far more often than whole states do)."""
+        cached = self._node_cache.get(node)
+        if cached is not None:
+            return cached
+        allowed: list[int] = []
+        below = self._below(node)
+        if below is not None:
+            runtime = self.runtime
+            ids, data = self.index.ids, self.index.token_bytes
+            readable = runtime.next_bytes(below)
+            known: dict[bytes, bool] = {}
+            starts = fm.offset_start.tolist()
+            offsets = fm.offsets.tolist()
+            for i, p in enumerate(fm.uncertain.tolist()):
+                token_bytes = data[p]
+                for k in offsets[starts[i] : starts[i + 1]]:
+                    rest = token_bytes[k:]
+                    ok = known.get(rest)
+                    if ok is None:
+                        ok = known[rest] = bool(readable >> rest[0] & 1) and (
+                            runtime.advance_bytes(below, rest) is not None
+                        )
+                    if ok:
+                        allowed.append(int(ids[p]))
+                        break
+        with self._lock:
+            self._node_cache[node] = allowed
+            if len(self._node_cache) > 4 * self._cache_size:
+                self._node_cache.clear()
+        return allowed
+
     def _below(self, node) -> State | None:
         """The state just after the rule of ``node``'s frame returns: its parents on top, closed
         (None if nothing below can read a byte)."""
@@ -311,33 +345,10 @@ class MaskStore:
         for fm in frame_masks:
             if fm.accepted_count:
                 words |= fm.accepted_bits
-        runtime = self.runtime
-        ids, data = self.index.ids, self.index.token_bytes
         for node, fm in zip(tops, frame_masks, strict=True):
-            if not fm.uncertain.size:
-                continue
-            below = self._below(node)
-            if below is None:
-                continue
-            readable = runtime.next_bytes(below)
-            known: dict[bytes, bool] = {}
-            starts = fm.offset_start.tolist()
-            offsets = fm.offsets.tolist()
-            for i, p in enumerate(fm.uncertain.tolist()):
-                token = int(ids[p])
-                if words[token >> 5] >> (token & 31) & 1:
-                    continue
-                token_bytes = data[p]
-                for k in offsets[starts[i] : starts[i + 1]]:
-                    rest = token_bytes[k:]
-                    ok = known.get(rest)
-                    if ok is None:
-                        ok = known[rest] = bool(readable >> rest[0] & 1) and (
-                            runtime.advance_bytes(below, rest) is not None
-                        )
-                    if ok:
-                        words[token >> 5] |= np.uint32(1 << (token & 31))
-                        break
+            if fm.uncertain.size:
+                for token in self._uncertain_allowed(node, fm):
+                    words[token >> 5] |= np.uint32(1 << (token & 31))
         if state[1] and self.stop_ids.size:
             np.bitwise_or.at(
                 words, self.stop_ids >> 5, (1 << (self.stop_ids & 31)).astype(np.uint32)
