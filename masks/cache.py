@@ -26,7 +26,7 @@ import numpy as np
 
 from grammarlib.automata import Automaton
 
-FORMAT_VERSION = "v3"
+FORMAT_VERSION = "v4"
 _UNSET = object()
 _override: object = _UNSET
 _warned = False

@@ -44,10 +44,12 @@ class FrameMask:
     accepted_bits: np.ndarray  # uint32 words over token ids
     accepted_count: int
     uncertain: np.ndarray  # int32 sorted positions (into the VocabIndex)
-    # For uncertain token i: the byte offsets at which the frame's rule can return, so the rest
-    # of the token must be read from the stack below: offsets[offset_start[i]:offset_start[i+1]].
-    offset_start: np.ndarray  # int32 (len(uncertain) + 1,)
-    offsets: np.ndarray  # int32
+    # Uncertain token i is allowed if the stack below the frame's rule can read one of its
+    # *rests* (what remains of the token where the rule can return):
+    # rests[j] for j in rest_ids[rest_start[i]:rest_start[i + 1]].
+    rest_start: np.ndarray  # int32 (len(uncertain) + 1,)
+    rest_ids: np.ndarray  # int32
+    rests: tuple[bytes, ...]
 
 
 class MaskStore:
@@ -93,6 +95,9 @@ class MaskStore:
         self._follow: dict[str, int] | None = None
         self._masks: OrderedDict[State, np.ndarray] = OrderedDict()
         self._node_cache: dict = {}
+        self._verdicts: dict[tuple[int, bytes], tuple[bool, tuple[int, ...]]] = {}
+        self._returned: dict[int, State] = {}
+        self._rest_tables: dict[tuple[int, int], tuple[np.ndarray, list]] = {}
         self._cache_size = cache_size
         self._lock = threading.Lock()
 
@@ -129,25 +134,33 @@ class MaskStore:
             bits = arrays["accepted_bits"].astype(np.uint32)
             count = int(arrays["accepted_count"])
             uncertain = arrays["uncertain"].astype(np.int32)
-            offset_start = arrays["offset_start"].astype(np.int32)
-            offsets = arrays["offsets"].astype(np.int32)
+            rest_start = arrays["rest_start"].astype(np.int32)
+            rest_ids = arrays["rest_ids"].astype(np.int32)
+            rest_lengths = arrays["rest_lengths"].astype(np.int64)
+            blob = arrays["rest_blob"].tobytes()
         except (KeyError, TypeError):
             return None
-        if bits.shape != (self.width,) or offset_start.shape != (uncertain.size + 1,):
+        if bits.shape != (self.width,) or rest_start.shape != (uncertain.size + 1,):
             return None
         if uncertain.size and (uncertain.min() < 0 or uncertain.max() >= self.index.size):
             return None
-        if offset_start[-1] != offsets.size or (offsets.size and offsets.min() < 1):
+        if rest_start[-1] != rest_ids.size or int(rest_lengths.sum()) != len(blob):
             return None
-        return FrameMask(bits, count, uncertain, offset_start, offsets)
+        if rest_ids.size and (rest_ids.min() < 0 or rest_ids.max() >= rest_lengths.size):
+            return None
+        ends = np.cumsum(rest_lengths).tolist()
+        rests = tuple(blob[e - n : e] for e, n in zip(ends, rest_lengths.tolist(), strict=True))
+        return FrameMask(bits, count, uncertain, rest_start, rest_ids, rests)
 
     def _save(self, key: tuple[str, str], mask: FrameMask) -> None:
         arrays = {
             "accepted_bits": mask.accepted_bits,
             "accepted_count": np.asarray(mask.accepted_count),
             "uncertain": mask.uncertain,
-            "offset_start": mask.offset_start,
-            "offsets": mask.offsets,
+            "rest_start": mask.rest_start,
+            "rest_ids": mask.rest_ids,
+            "rest_lengths": np.asarray([len(r) for r in mask.rests], dtype=np.int32),
+            "rest_blob": np.frombuffer(b"".join(mask.rests), dtype=np.uint8),
         }
         save_arrays(f"frames/{key[0]}/{key[1]}.npz", arrays)
 
@@ -189,16 +202,21 @@ class MaskStore:
             self._walk(frame, classes, needs_walk, returns)
         accepted_ids = index.ids[classes == ACCEPT]
         uncertain = np.flatnonzero(classes == UNCERTAIN).astype(np.int32)
-        per_token = [returns[p] for p in uncertain.tolist()]
-        offset_start = np.zeros(len(per_token) + 1, dtype=np.int32)
-        np.cumsum([len(o) for o in per_token], out=offset_start[1:])
-        offsets = np.fromiter((k for o in per_token for k in o), dtype=np.int32)
+        rest_index: dict[bytes, int] = {}
+        rest_ids: list[int] = []
+        rest_start = np.zeros(uncertain.size + 1, dtype=np.int32)
+        for i, p in enumerate(uncertain.tolist()):
+            data = index.token_bytes[p]
+            for k in returns[p]:
+                rest_ids.append(rest_index.setdefault(data[k:], len(rest_index)))
+            rest_start[i + 1] = len(rest_ids)
         return FrameMask(
             accepted_bits=_ids_to_bits(accepted_ids, self.width),
             accepted_count=int(accepted_ids.size),
             uncertain=uncertain,
-            offset_start=offset_start,
-            offsets=offsets,
+            rest_start=rest_start,
+            rest_ids=np.asarray(rest_ids, dtype=np.int32),
+            rests=tuple(rest_index),
         )
 
     def _walk(
@@ -289,54 +307,105 @@ class MaskStore:
                 self._masks.popitem(last=False)
         return mask
 
-    def _uncertain_allowed(self, node, fm: FrameMask) -> list[int]:
-        """The uncertain tokens of ``node``'s frame that its stack allows (cached per node:
-        interned nodes recur across states far more often than whole states do)."""
+    def _uncertain_allowed(self, node, fm: FrameMask) -> np.ndarray:
+        """Ids of the uncertain tokens of ``node``'s frame that its stack allows.
+
+        A token is allowed if a parent of ``node`` can read one of its rests (see
+        :meth:`_readable`). Cached per node: interned nodes recur across states far more often
+        than whole states do.
+        """
         cached = self._node_cache.get(node)
         if cached is not None:
             return cached
-        allowed: list[int] = []
-        below = self._below(node)
-        if below is not None:
-            runtime = self.runtime
-            ids, data = self.index.ids, self.index.token_bytes
-            readable = runtime.next_bytes(below)
-            known: dict[bytes, bool] = {}
-            starts = fm.offset_start.tolist()
-            offsets = fm.offsets.tolist()
-            for i, p in enumerate(fm.uncertain.tolist()):
-                token_bytes = data[p]
-                for k in offsets[starts[i] : starts[i + 1]]:
-                    rest = token_bytes[k:]
-                    ok = known.get(rest)
-                    if ok is None:
-                        ok = known[rest] = bool(readable >> rest[0] & 1) and (
-                            runtime.advance_bytes(below, rest) is not None
-                        )
-                    if ok:
-                        allowed.append(int(ids[p]))
-                        break
+        ok = np.zeros(len(fm.rests), dtype=bool)
+        rests = fm.rests
+        for parent in node[1]:
+            if parent[0] < 0:  # the bottom of the stack: nothing more can be read
+                continue
+            accepted, deeper = self._rest_verdicts(parent[0], node[0], fm)
+            ok |= accepted
+            for j, returns in deeper:
+                if not ok[j] and any(self._readable(parent[1], rests[j][k:]) for k in returns):
+                    ok[j] = True
+        allowed = _NO_IDS
+        if ok.any():
+            token_ok = np.logical_or.reduceat(ok[fm.rest_ids], fm.rest_start[:-1])
+            allowed = self.index.ids[fm.uncertain[token_ok]].astype(np.int64)
         with self._lock:
             self._node_cache[node] = allowed
             if len(self._node_cache) > 4 * self._cache_size:
                 self._node_cache.clear()
         return allowed
 
-    def _below(self, node) -> State | None:
-        """The state just after the rule of ``node``'s frame returns: its parents on top, closed
-        (None if nothing below can read a byte)."""
-        seeds: dict[int, set] = {}
-        for parent in node[1]:
-            if parent[0] >= 0:
-                have = seeds.get(parent[0])
-                if have is None:
-                    seeds[parent[0]] = set(parent[1])
-                else:
-                    have |= parent[1]
-        if not seeds:
-            return None
-        below = self.runtime._closure(seeds)
-        return below if below is not None and below[0] else None
+    def _rest_verdicts(
+        self, parent_frame: int, frame: int, fm: FrameMask
+    ) -> tuple[np.ndarray, list[tuple[int, tuple[int, ...]]]]:
+        """For each rest of ``frame``: read entirely with ``parent_frame`` on top (a bool array),
+        and the rests that need the stack below ``parent_frame`` (index, return offsets)."""
+        key = (parent_frame, frame)
+        cached = self._rest_tables.get(key)
+        if cached is None:
+            accepted = np.zeros(len(fm.rests), dtype=bool)
+            deeper = []
+            for j, rest in enumerate(fm.rests):
+                ok, returns = self._verdict(parent_frame, rest)
+                if ok:
+                    accepted[j] = True
+                elif returns:
+                    deeper.append((j, returns))
+            cached = self._rest_tables[key] = (accepted, deeper)
+        return cached
+
+    def _readable(self, parents: frozenset, rest: bytes) -> bool:
+        """Whether the stacks ``parents`` (nodes below a returning rule) can read ``rest``.
+
+        Each parent frame's verdict on ``rest`` is computed once and shared (see
+        :meth:`_verdict`); only where the parent's own rule may return inside ``rest`` does
+        the check go one level further down, with what is left.
+        """
+        for parent in parents:
+            if parent[0] < 0:  # the bottom of the stack: nothing more can be read
+                continue
+            accepted, returns = self._verdict(parent[0], rest)
+            if accepted:
+                return True
+            for k in returns:
+                if self._readable(parent[1], rest[k:]):
+                    return True
+        return False
+
+    def _verdict(self, frame: int, rest: bytes) -> tuple[bool, tuple[int, ...]]:
+        """How a stack with ``frame`` on top (just returned to) reads ``rest``, without knowing
+        what is below ``frame``: (read entirely by ``frame``'s rule and what it calls, the
+        offsets at which ``frame``'s rule can return with bytes of ``rest`` still to read)."""
+        key = (frame, rest)
+        verdict = self._verdicts.get(key)
+        if verdict is None:
+            runtime = self.runtime
+            state = self._returned_to(frame)
+            returns = []
+            for i, byte in enumerate(rest):
+                if state[1]:
+                    returns.append(i)
+                state = runtime.advance(state, byte)
+                if state is None:
+                    break
+            verdict = (state is not None, tuple(returns))
+            with self._lock:
+                if len(self._verdicts) > 64 * self._cache_size:
+                    self._verdicts.clear()
+                self._verdicts[key] = verdict
+        return verdict
+
+    def _returned_to(self, frame: int) -> State:
+        """The state just after a callee returned to ``frame``, with an unknown stack below
+        (the bottom marker stands for it: reaching it means ``frame``'s rule returned)."""
+        state = self._returned.get(frame)
+        if state is None:
+            state = self.runtime._closure({frame: {BOTTOM}})
+            assert state is not None, "return frames are co-reachable after trimming"
+            self._returned[frame] = state
+        return state
 
     def _compute_state_mask(self, state: State) -> np.ndarray:
         words = np.zeros(self.width, dtype=np.uint32)
@@ -347,8 +416,9 @@ class MaskStore:
                 words |= fm.accepted_bits
         for node, fm in zip(tops, frame_masks, strict=True):
             if fm.uncertain.size:
-                for token in self._uncertain_allowed(node, fm):
-                    words[token >> 5] |= np.uint32(1 << (token & 31))
+                ids = self._uncertain_allowed(node, fm)
+                if ids.size:
+                    np.bitwise_or.at(words, ids >> 5, (1 << (ids & 31)).astype(np.uint32))
         if state[1] and self.stop_ids.size:
             np.bitwise_or.at(
                 words, self.stop_ids >> 5, (1 << (self.stop_ids & 31)).astype(np.uint32)
@@ -356,6 +426,7 @@ class MaskStore:
         return words
 
 
+_NO_IDS = np.zeros(0, dtype=np.int64)
 _SHARED_LIMIT = 4096
 _shared: OrderedDict[tuple[str, str], FrameMask] = OrderedDict()
 _shared_lock = threading.Lock()
