@@ -32,6 +32,7 @@ from grammarlib.runtime import BOTTOM, Runtime, State
 
 from .bitmask import bitmask_width
 from .cache import frame_signature, load_arrays, save_arrays
+from .progress import Progress
 from .vocab import VocabIndex
 
 REJECT, ACCEPT, UNCERTAIN = 0, 1, 2
@@ -166,9 +167,11 @@ class MaskStore:
 
     def precompute(self) -> None:
         """Classify every frame that can be on top (has byte edges) now rather than lazily."""
-        for f, row in enumerate(self.automaton.byte_next):
-            if row:
+        frames = [f for f, row in enumerate(self.automaton.byte_next) if row]
+        with Progress(len(frames), "classifying tokens per automaton state") as progress:
+            for f in frames:
                 self.frame_mask(f)
+                progress.advance()
 
     def _classify(self, frame: int) -> FrameMask:
         index = self.index

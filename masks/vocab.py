@@ -14,6 +14,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .progress import Progress
+
 _ARRAY_FIELDS = ("ids", "lengths", "depth", "lo", "hi", "token_end")
 _ARRAY_FIELDS += ("child_start", "child_byte", "child_node")
 
@@ -97,30 +99,33 @@ def _build_trie(data: tuple[bytes, ...]) -> dict[str, np.ndarray]:
     child_bytes: list[list[int]] = [[]]
     path = [0]
     prev = b""
-    for pos, s in enumerate(data):
-        common = 0
-        limit = min(len(prev), len(s))
-        while common < limit and prev[common] == s[common]:
-            common += 1
-        while len(path) - 1 > common:
-            hi[path.pop()] = pos
-        for d in range(common, len(s)):
-            node = len(depth)
-            depth.append(d + 1)
-            lo.append(pos)
-            hi.append(pos)
-            token_start.append(-1)
-            token_end.append(-1)
-            children.append([])
-            child_bytes.append([])
-            children[path[-1]].append(node)
-            child_bytes[path[-1]].append(s[d])
-            path.append(node)
-        end_node = path[-1]
-        if token_start[end_node] < 0:
-            token_start[end_node] = pos
-        token_end[end_node] = pos + 1
-        prev = s
+    with Progress(len(data), "indexing the vocabulary") as progress:
+        for pos, s in enumerate(data):
+            if pos & 4095 == 0:
+                progress.advance(4096)
+            common = 0
+            limit = min(len(prev), len(s))
+            while common < limit and prev[common] == s[common]:
+                common += 1
+            while len(path) - 1 > common:
+                hi[path.pop()] = pos
+            for d in range(common, len(s)):
+                node = len(depth)
+                depth.append(d + 1)
+                lo.append(pos)
+                hi.append(pos)
+                token_start.append(-1)
+                token_end.append(-1)
+                children.append([])
+                child_bytes.append([])
+                children[path[-1]].append(node)
+                child_bytes[path[-1]].append(s[d])
+                path.append(node)
+            end_node = path[-1]
+            if token_start[end_node] < 0:
+                token_start[end_node] = pos
+            token_end[end_node] = pos + 1
+            prev = s
     while path:
         hi[path.pop()] = len(data)
     counts = np.fromiter((len(c) for c in children), dtype=np.int64, count=len(children))
