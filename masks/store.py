@@ -92,7 +92,6 @@ class MaskStore:
         plain[dead] = True
         self.plain = plain
         self._frames: dict[int, FrameMask] = {}
-        self._trie: tuple[list[int], ...] | None = None
         self._follow: dict[str, int] | None = None
         self._masks: OrderedDict[State, np.ndarray] = OrderedDict()
         self._node_cache: dict = {}
@@ -279,18 +278,10 @@ class MaskStore:
 
     @property
     def _depth(self) -> list[int]:
-        lists = self._trie_lists()
-        return lists[-1]
+        return self.index.trie_lists[-1]
 
     def _trie_lists(self) -> tuple[list[int], ...]:
-        """The trie arrays as Python lists (scalar access in the walk is much faster)."""
-        lists = self._trie
-        if lists is None:
-            index = self.index
-            arrays = (index.lo, index.hi, index.token_end, index.child_start)
-            arrays += (index.child_byte, index.child_node, index.depth)
-            lists = self._trie = tuple(a.tolist() for a in arrays)
-        return lists
+        return self.index.trie_lists
 
     # -- masks of states ---------------------------------------------------------------------
 

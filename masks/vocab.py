@@ -10,6 +10,7 @@ Built once per tokenizer (about a second for 128k tokens) and cached on disk by 
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -42,6 +43,15 @@ class VocabIndex:
     child_byte: np.ndarray
     child_node: np.ndarray
     buckets: tuple[tuple[int, np.ndarray, np.ndarray], ...]  # (length, positions, bytes matrix)
+
+    @functools.cached_property
+    def trie_lists(self) -> tuple[list[int], ...]:
+        """``lo, hi, token_end, child_start, child_byte, child_node, depth`` as Python lists:
+        scalar access in the trie walks is much faster than on numpy arrays. Built once per
+        tokenizer and shared by every grammar."""
+        arrays = (self.lo, self.hi, self.token_end, self.child_start)
+        arrays += (self.child_byte, self.child_node, self.depth)
+        return tuple(a.tolist() for a in arrays)
 
     @property
     def size(self) -> int:

@@ -66,8 +66,9 @@ def check_random_walks(
     info: gl.TokenizerInfo, grammar: gl.Grammar, *, walks: int, steps: int, sample: int, seed: int
 ) -> int:
     """Random walks under the masks; at every state compare the mask with the reference on all
-    tokens whose first byte can come next (sampled down to ``sample``), every stop token, the
-    padded ids and a random sample of the rest. Returns the number of states checked."""
+    tokens whose first byte can come next (sampled down to ``sample``), every token that crosses
+    a rule boundary (uncertain for a top frame), every stop token, the padded ids and a random
+    sample of the rest. Returns the number of states checked."""
     compiled = gl.compile(grammar, info)
     rng = random.Random(seed)
     first_byte = np.array([b[0] if b else -1 for b in info.token_bytes], dtype=np.int32)
@@ -92,6 +93,11 @@ def check_random_walks(
             candidates |= set(range(len(info.token_bytes), info.vocab_size))
             on = np.flatnonzero(allowed)
             candidates |= set(rng.sample(list(on), min(sample, len(on))))
+            # Every token whose fate depends on the stack (crosses a rule boundary).
+            store = compiled.mask_store
+            for node in m.state[0]:
+                uncertain = store.frame_mask(node[0]).uncertain
+                candidates |= set(store.index.ids[uncertain].tolist())
             for token in candidates:
                 data = info.token_bytes[token] if token < len(info.token_bytes) else None
                 assert bool(allowed[token]) == reference_allowed(m, int(token)), (
