@@ -354,18 +354,25 @@ class MaskStore:
         """Whether the stacks ``parents`` (nodes below a returning rule) can read ``rest``.
 
         Each parent frame's verdict on ``rest`` is computed once and shared (see
-        :meth:`_verdict`); only where the parent's own rule may return inside ``rest`` does
-        the check go one level further down, with what is left.
+        :meth:`_verdict`); only where the parent's own rule may return inside ``rest`` does the
+        search go one level further down, with what is left. The stacks form a DAG with shared
+        parts, so the search visits each (node, remaining bytes) pair once: polynomial even for
+        highly ambiguous grammars, and iterative, so deep stacks are fine.
         """
-        for parent in parents:
-            if parent[0] < 0:  # the bottom of the stack: nothing more can be read
+        work = [(parent, rest) for parent in parents]
+        seen: set[tuple] = set()
+        while work:
+            item = work.pop()
+            parent, left = item
+            if parent[0] < 0 or item in seen:  # the bottom of the stack reads nothing
                 continue
-            accepted, returns = self._verdict(parent[0], rest)
+            seen.add(item)
+            accepted, returns = self._verdict(parent[0], left)
             if accepted:
                 return True
             for k in returns:
-                if self._readable(parent[1], rest[k:]):
-                    return True
+                rest_k = left[k:]
+                work.extend((grandparent, rest_k) for grandparent in parent[1])
         return False
 
     def _verdict(self, frame: int, rest: bytes) -> tuple[bool, tuple[int, ...]]:

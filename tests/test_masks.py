@@ -296,3 +296,23 @@ def test_disk_cache_is_verified(tmp_path, vocabs) -> None:
         assert np.array_equal(bitmask, expected)
     finally:
         cache.set_cache_dir(None)
+
+
+def test_masks_on_deep_states_of_a_highly_ambiguous_grammar() -> None:
+    """Many stacks share one graph-structured stack; the uncertain-token checks must search it
+    as a DAG (they once enumerated every path, exponential in the ambiguity: a random walk with
+    Gemma's vocabulary took minutes on this state), and stay exact."""
+    import itertools
+
+    tokens = [b""]  # id 0: the stop token
+    tokens += [bytes(t) for n in range(1, 5) for t in itertools.product(b"()a", repeat=n)]
+    info = gl.TokenizerInfo.from_vocab(tokens, stop_token_ids=[0])
+    compiled = gl.compile(GRAMMARS["ambiguous_pairs.lark"], info)
+    m = compiled.matcher()
+    assert m.accept_string("(()(()((aaa()))()()a)((a(())))aa()()" + "a" * 24 + "(")
+    bitmask = gl.allocate_token_bitmask(1, info.vocab_size)
+    m.fill_next_token_bitmask(bitmask)
+    allowed = bits_to_bool(bitmask[0], info.vocab_size)
+    for token in range(1, len(tokens)):
+        assert bool(allowed[token]) == reference_allowed(m, token), tokens[token]
+    assert allowed[tokens.index(b")")] and allowed[tokens.index(b"a)")]
