@@ -400,6 +400,20 @@ def check_valid(
             )
 
 
+def check_drawn_mutant(
+    data: Any, new_matcher: Callable[[], Matcher], ref: LarkReference, valid: str
+) -> None:
+    """Draw a character- or byte-level mutant of ``valid`` and :func:`check_mutant` it."""
+    original = valid.encode()
+    if data.draw(st.booleans(), label="char-level"):
+        mutant = data.draw(mutations(valid, ref.alphabet(valid)), label="mutant").encode()
+    else:
+        mutant = data.draw(byte_mutations(original), label="mutant")
+    units = [c.encode() for c in ref.alphabet(valid)]
+    rng = random.Random(data.draw(st.integers(0, 2**32 - 1)))
+    check_mutant(new_matcher, ref.accepts, original, mutant, units, rng)
+
+
 def check_mutant(
     new_matcher: Callable[[], Matcher],
     accepts: Accepts,

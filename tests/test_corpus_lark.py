@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from reference import (
     LarkReference,
-    byte_mutations,
+    check_drawn_mutant,
     check_mutant,
     check_pieces,
     check_valid,
@@ -84,16 +84,8 @@ def test_valid_strings_accepted(name: str, data: st.DataObject) -> None:
 @SETTINGS
 @given(data=st.data())
 def test_mutated_strings_agree_with_lark(name: str, data: st.DataObject) -> None:
-    ref = reference(name)
     s = data.draw(valid_strings(name), label="valid")
-    original = s.encode()
-    if data.draw(st.booleans(), label="char-level"):
-        mutant = data.draw(mutations(s, ref.alphabet(s)), label="mutant").encode()
-    else:
-        mutant = data.draw(byte_mutations(original), label="mutant")
-    units = [c.encode() for c in ref.alphabet(s)]
-    rng = random.Random(data.draw(st.integers(0, 2**32 - 1)))
-    check_mutant(compiled(name).matcher, ref.accepts, original, mutant, units, rng)
+    check_drawn_mutant(data, compiled(name).matcher, reference(name), s)
 
 
 @pytest.mark.parametrize("name", GRAMMARS)
