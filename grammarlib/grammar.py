@@ -80,6 +80,24 @@ class Grammar:
         names = [self._start, *sorted(n for n in self._rules if n != self._start)]
         return "\n".join(f"{n} ::= {to_text(self._rules[n])}" for n in names)
 
+    def example(self) -> str:
+        """A shortest string of the language (a witness that it is not empty; deterministic).
+
+        Raises :class:`~grammarlib.EmptyLanguageError` for an empty language, and ``ValueError``
+        when the shortest string is not valid UTF-8 (grammars over raw bytes): use
+        :func:`grammarlib.analysis.shortest` for bytes.
+        """
+        from .analysis import shortest
+
+        data = shortest(self)
+        try:
+            return data.decode("utf-8")
+        except UnicodeDecodeError:
+            raise ValueError(
+                f"the shortest string {data!r} is not valid UTF-8; "
+                "use grammarlib.analysis.shortest(grammar) for bytes"
+            ) from None
+
     # -- front-ends ---------------------------------------------------------------------------
 
     @classmethod
@@ -104,6 +122,22 @@ class Grammar:
         from .regex import regex_to_expr
 
         return cls({"root": regex_to_expr(pattern)}, "root")
+
+    @classmethod
+    def from_json_schema(
+        cls, schema: object, *, whitespace: str | int = "dumps", strict: bool = True
+    ) -> Grammar:
+        """The JSON texts valid under ``schema`` (a dict, bool or JSON text); see
+        :mod:`grammarlib.jsonschema` for the exact semantics and the supported keywords."""
+        from .jsonschema import schema_to_grammar
+
+        return schema_to_grammar(schema, whitespace=whitespace, strict=strict)
+
+    @classmethod
+    def from_pydantic(cls, model: type, **kw: object) -> Grammar:
+        """The JSON texts of instances of a pydantic v2 ``model`` (via ``model_json_schema()``);
+        keyword arguments are those of :meth:`from_json_schema`."""
+        return cls.from_json_schema(model.model_json_schema(), **kw)  # type: ignore[attr-defined,arg-type]
 
     @classmethod
     def from_choices(cls, choices: Iterable[str | bytes]) -> Grammar:
