@@ -130,8 +130,10 @@ def repeat(item: Expr, min_count: int, max_count: int | None) -> Expr:
     if min_count == 1 and max_count == 1:
         return item
     if isinstance(item, Repeat) and item.min <= 1 and item.max is None:
-        # (x*)^k = x* and (x+)^k = x+ for k >= 1; zero repetitions add the empty string.
-        return item if min_count >= 1 or item.min == 0 else Repeat(item.item, 0, None)
+        # (x*){m,n} = x* (n >= 1); (x+){m,n} = x{m,} for m >= 1, and x* for m = 0.
+        if item.min == 0:
+            return item
+        return Repeat(item.item, min_count, None)
     if min_count == 0 and isinstance(item, Alt) and EPSILON in item.items:
         # (x | "")^{0,n} = x^{0,n}: the empty alternative adds nothing.
         return repeat(alt(*(i for i in item.items if i != EPSILON)), 0, max_count)

@@ -144,3 +144,22 @@ def test_left_recursion_variants_agree_with_lark() -> None:
             m = compiled.matcher()
             ours = m.accept_string(s) and m.can_terminate()
             assert ours == lark_accepts(parser, s), (name, s)
+
+
+def test_repeat_simplifications_keep_the_language() -> None:
+    """The smart constructor ``repeat`` rewrites nested repetitions; compare it with the raw
+    ``Repeat`` node, which the automaton builder takes as it is (the oracle shares ``repeat``,
+    so it cannot check this)."""
+    from grammarlib.ir import EPSILON, Repeat, byte_set
+
+    a = byte_set(b"a")
+    strings = all_strings(b"a", 7)
+    for inner in (Repeat(a, 0, None), Repeat(a, 1, None), alt(a, EPSILON), Repeat(a, 2, 3)):
+        for low, high in [(0, 1), (0, 3), (1, 1), (1, 2), (2, 2), (2, 4), (3, None), (0, None)]:
+            simplified = gl.compile(gl.Grammar({"r": repeat(inner, low, high)}, "r"))
+            raw = gl.compile(gl.Grammar({"r": Repeat(inner, low, high)}, "r"))
+            for s in strings:
+                got, want = simplified.matcher(), raw.matcher()
+                assert (got.accept_bytes(s) and got.can_terminate()) == (
+                    want.accept_bytes(s) and want.can_terminate()
+                ), (inner, low, high, s)
