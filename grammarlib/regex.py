@@ -7,9 +7,18 @@ sets; where ``re``'s meaning depends on Unicode tables (``\\w``, ``\\d``, ``\\s`
 matching) the sets are computed by running ``re`` itself over all code points once and caching the
 result, so they agree with ``re`` exactly rather than approximately.
 
-Constructs that a regular language cannot express with the same meaning (lookaround, backreferences,
-conditionals, word boundaries, atomic groups, possessive quantifiers, anchors inside the pattern)
-raise :class:`~grammarlib.errors.GrammarError` naming the construct.
+Lookaround assertions whose body is one character set (``(?<!\\)``, ``(?<=[a-z])``, ``(?=\\d)``,
+``(?!x)``) are supported where the character they test is matched by the pattern itself: a
+lookbehind needs a character of the pattern before it on every path, a lookahead one after it.
+``(?<!C)`` means "the character just before this position is not in ``C``"; it is resolved
+exactly by restricting the strings of the surrounding items (see :class:`_Resolver`). An assertion
+that could look past either end of the match (``(?<!a)b``, ``a(?=b)``, ``a?(?<=a)b``) is refused,
+because its meaning depends on the text around the match: ``re.fullmatch`` sees nothing there, a
+terminal inside a grammar sees its neighbours.
+
+Other constructs that a regular language cannot express with the same meaning (longer lookaround
+bodies, backreferences, conditionals, word boundaries, atomic groups, possessive quantifiers,
+anchors inside the pattern) raise :class:`~grammarlib.errors.GrammarError` naming the construct.
 """
 
 from __future__ import annotations
@@ -18,23 +27,26 @@ import array
 import functools
 import re
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from re import _constants as C  # type: ignore[attr-defined]
 from re import _parser  # type: ignore[attr-defined]
-from typing import Any, NoReturn
+from typing import Any, Literal, NoReturn
 
 from .charsets import (
     MAX_CODE_POINT,
     SURROGATES,
     CharSet,
     complement,
+    difference,
     from_chars,
+    intersection,
     normalize,
     union,
     utf8_expr,
 )
 from .errors import GrammarError, line_column
-from .ir import EPSILON, Expr, alt, literal, repeat, seq
+from .ir import EMPTY, EPSILON, Alt, Expr, Repeat, Seq, alt, literal, repeat, seq
 
 __all__ = ["regex_to_expr"]
 
@@ -69,7 +81,8 @@ def regex_to_expr(pattern: str) -> Expr:
     """The IR for the strings ``s`` (as UTF-8 bytes) such that ``re.fullmatch(pattern, s)``.
 
     Raises :class:`GrammarError` for an invalid pattern (with ``re``'s message and the column) or a
-    construct that has no exact regular equivalent (named in the message).
+    construct that has no exact regular equivalent (named in the message), such as a lookaround
+    assertion that could test text outside the match.
     """
     if not isinstance(pattern, str):
         raise TypeError(f"regex pattern must be str, not {type(pattern).__name__}")
@@ -85,7 +98,10 @@ def regex_to_expr(pattern: str) -> Expr:
     except RecursionError as e:
         raise GrammarError(f"regex {shown} is nested too deeply") from e
     try:
-        return _Converter(pattern, parsed.state).convert(parsed)
+        try:
+            return _Converter(pattern, parsed.state).convert(parsed)
+        except _HasLookaround:
+            return _Converter(pattern, parsed.state, lookaround=True).convert(parsed)
     except RecursionError as e:
         raise GrammarError(f"regex {shown} is nested too deeply") from e
 
@@ -98,15 +114,68 @@ def _show(pattern: str, limit: int = 60) -> str:
 # -- the parse tree walk -------------------------------------------------------------------------
 
 
+class _HasLookaround(Exception):
+    """Raised by a plain conversion that meets a lookaround: start again in lookaround mode."""
+
+
 class _Converter:
-    def __init__(self, pattern: str, state: Any):
+    """Parse tree to IR. With ``lookaround``, character items become :class:`_Chars` leaves and
+    assertions :class:`_Look` markers, which :class:`_Resolver` then turns into plain IR."""
+
+    def __init__(self, pattern: str, state: Any, lookaround: bool = False):
         self.pattern = pattern
         self.flags: int = state.flags
         self.group_names: dict[int, str] = {gid: name for name, gid in state.groupdict.items()}
         self.seen: dict[str, int] = {}  # construct kind -> occurrences visited (for error columns)
+        self.lookaround = lookaround
 
     def convert(self, parsed: Sequence[tuple[Any, Any]]) -> Expr:
-        return self._seq(parsed, self.flags, True, True)
+        expr = self._seq(parsed, self.flags, True, True)
+        if not self.lookaround:
+            return expr
+        for behind in (True, False):
+            edge = _edge_looks(expr, behind, {})
+            if edge:
+                self._outside(edge[0])
+        return _Resolver(self, expr).resolve(expr)
+
+    def _chars(self, chars: CharSet) -> Expr:
+        """One character of ``chars``."""
+        return _chars(chars) if self.lookaround else utf8_expr(chars)
+
+    def _outside(self, look: _Look) -> NoReturn:
+        if look.behind:
+            where, text = "start", "before the match"
+        else:
+            where, text = "end", "after the match"
+        self._unsupported(
+            f"{look.what} that can be at the {where} of the match",
+            (look.needle,),
+            look.index,
+            why=f"it would test the character {text}, which re.fullmatch never has but a "
+            "terminal inside a grammar does, so its meaning depends on the context",
+        )
+
+    def _lookaround(self, op: Any, av: Any, flags: int) -> Expr:
+        direction, body = av
+        behind, negative = direction < 0, op is C.ASSERT_NOT
+        needle = ("(?<" if behind else "(?") + ("!" if negative else "=")
+        kind = "lookbehind" if behind else "lookahead"
+        what = f"{'negative ' if negative else ''}{kind} assertion {needle}...)"
+        index = self._visit(what)
+        if not self.lookaround:
+            raise _HasLookaround
+        chars = _body_set(body, flags)
+        if chars is None:  # an empty body always matches
+            return EMPTY if negative else EPSILON
+        if chars is False:
+            self._unsupported(
+                f"{what} whose body is not a single character or character class",
+                (needle,),
+                index,
+            )
+        allowed = complement(chars) if negative else chars
+        return _Look(behind, difference(allowed, (SURROGATES,)), what, needle, index)
 
     def _seq(
         self, items: Sequence[tuple[Any, Any]], flags: int, at_start: bool, at_end: bool
@@ -123,16 +192,12 @@ class _Converter:
     def _node(self, op: Any, av: Any, flags: int, at_start: bool, at_end: bool) -> Expr:
         if flags & C.SRE_FLAG_LOCALE:
             self._unsupported("LOCALE flag", ("(?L",))
-        if op is C.LITERAL:
-            if not flags & C.SRE_FLAG_IGNORECASE and not SURROGATES[0] <= av <= SURROGATES[1]:
-                return literal(chr(av))
-            return utf8_expr(_literal_set(av, flags))
-        if op is C.NOT_LITERAL:
-            return utf8_expr(complement(_literal_set(av, flags)))
-        if op is C.ANY:
-            return utf8_expr(_FULL if flags & C.SRE_FLAG_DOTALL else complement(((10, 10),)))
-        if op is C.IN:
-            return utf8_expr(_class_set(tuple(av), flags))
+        plain = not self.lookaround and not flags & C.SRE_FLAG_IGNORECASE
+        if op is C.LITERAL and plain and not SURROGATES[0] <= av <= SURROGATES[1]:
+            return literal(chr(av))
+        chars = _char_set(op, av, flags)
+        if chars is not None:
+            return self._chars(chars)
         if op is C.BRANCH:
             return alt(*(self._seq(branch, flags, at_start, at_end) for branch in av[1]))
         if op is C.SUBPATTERN:
@@ -153,13 +218,7 @@ class _Converter:
         if op is C.GROUPREF_EXISTS:
             self._unsupported("conditional group (?(...)...|...)", ("(?(",))
         if op is C.ASSERT or op is C.ASSERT_NOT:
-            direction, _body = av
-            kind = ("lookahead", "(?=", "(?!") if direction > 0 else ("lookbehind", "(?<=", "(?<!")
-            if op is C.ASSERT:
-                words, text = kind[0], kind[1]
-            else:
-                words, text = f"negative {kind[0]}", kind[2]
-            self._unsupported(f"{words} assertion {text}...)", (text,))
+            return self._lookaround(op, av, flags)
         if op is C.ATOMIC_GROUP:
             self._unsupported("atomic group (?>...)", ("(?>",))
         if op is C.POSSESSIVE_REPEAT:
@@ -190,7 +249,7 @@ class _Converter:
         return index
 
     def _unsupported(
-        self, what: str, needles: tuple[str, ...], index: int | None = None
+        self, what: str, needles: tuple[str, ...], index: int | None = None, why: str = ""
     ) -> NoReturn:
         if index is None:
             index = self._visit(what)
@@ -199,7 +258,8 @@ class _Converter:
         if offset is not None:
             line, column = line_column(self.pattern, offset)
         raise GrammarError(
-            f"unsupported regex construct: {what} in {_show(self.pattern)}",
+            f"unsupported regex construct: {what} in {_show(self.pattern)}"
+            + (f" ({why})" if why else ""),
             line=line,
             column=column,
         )
@@ -215,6 +275,34 @@ def _anchors_only(op: Any, av: Any) -> bool:
     if op is C.BRANCH:
         return all(all(_anchors_only(o, a) for o, a in branch) for branch in av[1])
     return False
+
+
+def _char_set(op: Any, av: Any, flags: int) -> CharSet | None:
+    """The code points a one-character item matches, or ``None`` if it is not one."""
+    if op is C.LITERAL:
+        return _literal_set(av, flags)
+    if op is C.NOT_LITERAL:
+        return complement(_literal_set(av, flags))
+    if op is C.ANY:
+        return _FULL if flags & C.SRE_FLAG_DOTALL else complement(((10, 10),))
+    if op is C.IN:
+        return _class_set(tuple(av), flags)
+    return None
+
+
+def _body_set(items: Sequence[tuple[Any, Any]], flags: int) -> CharSet | Literal[False] | None:
+    """The code points a lookaround body matches if it is one character item (possibly in a
+    group), ``None`` if it is empty, ``False`` otherwise."""
+    items = list(items)
+    if not items:
+        return None
+    if len(items) > 1:
+        return False
+    op, av = items[0]
+    if op is C.SUBPATTERN:
+        return _body_set(av[3], _combine_flags(flags, av[1], av[2]))
+    chars = _char_set(op, av, flags)
+    return False if chars is None else chars
 
 
 def _combine_flags(flags: int, add_flags: int, del_flags: int) -> int:
@@ -262,6 +350,370 @@ def _skip_class(pattern: str, i: int) -> int:
     while i < len(pattern) and pattern[i] != "]":
         i += 2 if pattern[i] == "\\" else 1
     return i + 1
+
+
+# -- lookaround: character-level markers, resolved into plain IR -----------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _Chars(Expr):
+    """One character of ``chars`` (no surrogates, never empty): the leaf of lookaround mode."""
+
+    chars: CharSet
+
+
+@dataclass(frozen=True, slots=True)
+class _Look(Expr):
+    """A zero-width lookaround marker: the character just before (``behind``) or just after this
+    position must be in ``allowed``. ``what``, ``needle`` and ``index`` are for error messages."""
+
+    behind: bool
+    allowed: CharSet
+    what: str
+    needle: str
+    index: int
+
+
+def _chars(chars: CharSet) -> Expr:
+    chars = difference(chars, (SURROGATES,))
+    return _Chars(chars) if chars else EMPTY
+
+
+def _looks(expr: Expr) -> Iterator[_Look]:
+    """The markers in ``expr``."""
+    if isinstance(expr, _Look):
+        yield expr
+    elif isinstance(expr, (Seq, Alt)):
+        for item in expr.items:
+            yield from _looks(item)
+    elif isinstance(expr, Repeat):
+        yield from _looks(expr.item)
+
+
+def _nullable(expr: Expr) -> bool:
+    """Whether ``expr`` (lookaround mode) can match without consuming a character."""
+    if isinstance(expr, _Chars):
+        return False
+    if isinstance(expr, _Look):
+        return True
+    if isinstance(expr, Seq):
+        return all(_nullable(item) for item in expr.items)
+    if isinstance(expr, Alt):
+        return any(_nullable(item) for item in expr.items)
+    if isinstance(expr, Repeat):
+        return expr.min == 0 or _nullable(expr.item)
+    raise AssertionError(f"unexpected expression {expr!r}")
+
+
+def _edge_looks(expr: Expr, behind: bool, memo: dict[int, tuple[Expr, list[_Look]]]) -> list[_Look]:
+    """The lookbehinds (``behind``) that some path reaches from the start of ``expr`` without
+    consuming a character, or the lookaheads reached so from its end. These test a character
+    outside ``expr``. ``memo`` caches results for one direction."""
+    known = memo.get(id(expr))
+    if known is not None:
+        return known[1]
+    out: list[_Look] = []
+    if isinstance(expr, _Look):
+        if expr.behind == behind:
+            out.append(expr)
+    elif isinstance(expr, Alt):
+        for item in expr.items:
+            out.extend(_edge_looks(item, behind, memo))
+    elif isinstance(expr, Seq):
+        for item in expr.items if behind else reversed(expr.items):
+            out.extend(_edge_looks(item, behind, memo))
+            if not _nullable(item):
+                break
+    elif isinstance(expr, Repeat):
+        out.extend(_edge_looks(expr.item, behind, memo))
+    memo[id(expr)] = (expr, out)
+    return out
+
+
+# A state of the resolver between two characters: (atom of the previous character, or _START before
+# the first one; the set the next character must be in, from pending lookaheads, or None).
+_State = tuple[int, "CharSet | None"]
+_START = -1
+_MAX_UNROLL = 32  # repetitions of a group whose lookarounds look out of it, unrolled at most
+_MAX_STATES = 16  # states in the closure of such a group repeated without bound
+_MAX_NODES = 20_000  # nodes of an intermediate expression, counted as a tree
+
+
+class _Resolver:
+    """Turns a lookaround-mode expression into plain IR with the same language.
+
+    Conceptually the expression is intersected with a small automaton whose state is the class of
+    the last character read (the *atoms*: the coarsest partition of the code points that every
+    lookbehind set is a union of) and the set the next character must belong to (pending
+    lookaheads). ``paths(e, p)`` maps each state ``q`` to the expression of the strings of ``e``
+    that lead from ``p`` to ``q`` with every marker satisfied. Subexpressions without markers, or
+    whose markers only test characters inside them, are not split structurally: their strings are
+    restricted with :meth:`_starts` ("first character in A") and :meth:`_ends` ("last character in
+    A") instead, so the result stays close to the pattern.
+    """
+
+    def __init__(self, converter: _Converter, expr: Expr):
+        self.converter = converter
+        atoms = [difference(_FULL, (SURROGATES,))]
+        for chars in dict.fromkeys(look.allowed for look in _looks(expr) if look.behind):
+            atoms = [
+                part
+                for atom in atoms
+                for part in (intersection(atom, chars), difference(atom, chars))
+                if part
+            ]
+        self.atoms = atoms
+        # Where a string starts. With a single atom no lookbehind can fail inside the pattern, so
+        # the start needs no state of its own.
+        self.start: _State = (_START if len(atoms) > 1 else 0, None)
+        # Caches keyed by id(); each value keeps its expression alive so ids are not reused.
+        self.edges: dict[bool, dict[int, tuple[Expr, list[_Look]]]] = {True: {}, False: {}}
+        self.memo: dict[tuple[str, int, Any], tuple[Expr, Any]] = {}
+
+    def resolve(self, expr: Expr) -> Expr:
+        """Plain IR for ``expr``, whose markers must not look out of it."""
+        if self._has_looks(expr):
+            expr = self._standalone(expr)
+        return self._lower(expr)
+
+    def _cached(self, kind: str, expr: Expr, arg: Any, compute: Callable[[], Any]) -> Any:
+        """``compute()``, once per ``kind``, ``expr`` (by identity) and ``arg``."""
+        key = (kind, id(expr), arg)
+        hit = self.memo.get(key)
+        if hit is None:
+            hit = (expr, compute())
+            self.memo[key] = hit
+        return hit[1]
+
+    def _has_looks(self, expr: Expr) -> bool:
+        def compute() -> bool:
+            if isinstance(expr, (Seq, Alt)):
+                return any(map(self._has_looks, expr.items))
+            if isinstance(expr, Repeat):
+                return self._has_looks(expr.item)
+            return isinstance(expr, _Look)
+
+        return self._cached("has", expr, None, compute)
+
+    def _is_open(self, expr: Expr) -> bool:
+        """Whether a marker in ``expr`` tests a character outside it."""
+        return bool(self._edge_looks(expr, True) or self._edge_looks(expr, False))
+
+    def _edge_looks(self, expr: Expr, behind: bool) -> list[_Look]:
+        return _edge_looks(expr, behind, self.edges[behind])
+
+    def _standalone(self, expr: Expr) -> Expr:
+        """The marker-free equivalent of ``expr``, whose markers only look inside it."""
+
+        def compute() -> Expr:
+            rows = self._structural(expr, self.start)
+            return alt(*(x for (_, pending), x in rows.items() if pending is None))
+
+        return self._cached("alone", expr, None, compute)
+
+    def _paths(self, expr: Expr, p: _State) -> dict[_State, Expr]:
+        def compute() -> dict[_State, Expr]:
+            if not self._has_looks(expr):
+                return self._plain(expr, p)
+            if not self._is_open(expr):
+                return self._plain(self._standalone(expr), p)
+            return self._structural(expr, p)
+
+        return self._cached("paths", expr, p, compute)
+
+    def _plain(self, expr: Expr, p: _State) -> dict[_State, Expr]:
+        """``paths`` of a marker-free expression: only the first and last characters matter."""
+        if p[1] is None and len(self.atoms) == 1:
+            return {p: expr}  # the state after a character is p again
+        body = expr if p[1] is None else self._starts(expr, p[1])
+        out: dict[_State, Expr] = {}
+        for b, atom in enumerate(self.atoms):
+            piece = self._ends(body, atom)
+            if piece != EMPTY:
+                out[(b, None)] = piece
+        if _nullable(expr):  # the empty string leaves the state as it is
+            out[p] = alt(out[p], EPSILON) if p in out else EPSILON
+        return out
+
+    def _structural(self, expr: Expr, p: _State) -> dict[_State, Expr]:
+        """``paths`` following the structure of ``expr``."""
+        if isinstance(expr, _Look):
+            last, pending = p
+            if expr.behind:
+                # Never reached before the first character: refused by _Converter._outside.
+                ok = last != _START and bool(intersection(self.atoms[last], expr.allowed))
+                return {p: EPSILON} if ok else {}
+            pending = expr.allowed if pending is None else intersection(pending, expr.allowed)
+            return {(last, pending): EPSILON} if pending else {}
+        if isinstance(expr, Alt):
+            merged: dict[_State, list[Expr]] = {}
+            for item in expr.items:
+                for q, x in self._paths(item, p).items():
+                    merged.setdefault(q, []).append(x)
+            return self._bounded({q: alt(*xs) for q, xs in merged.items()})
+        if isinstance(expr, Seq):
+            rows: dict[_State, Expr] = {p: EPSILON}
+            for item in expr.items:
+                rows = self._then(rows, item)
+            return rows
+        if isinstance(expr, Repeat):
+            return self._repeat(expr, p)
+        raise AssertionError(f"unexpected expression {expr!r}")
+
+    def _then(self, rows: dict[_State, Expr], expr: Expr) -> dict[_State, Expr]:
+        """``rows`` (state -> strings reaching it) followed by ``expr``."""
+        groups: dict[_State, dict[int, tuple[Expr, list[Expr]]]] = {}
+        for r, x in rows.items():
+            for q, y in self._paths(expr, r).items():
+                groups.setdefault(q, {}).setdefault(id(y), (y, []))[1].append(x)
+        return self._bounded(
+            {q: alt(*(seq(alt(*xs), y) for y, xs in group.values())) for q, group in groups.items()}
+        )
+
+    def _repeat(self, expr: Repeat, p: _State) -> dict[_State, Expr]:
+        """``paths`` of a repeated group whose markers look out of it: the markers of one
+        repetition test the characters of its neighbours, so repetitions are unrolled (bounded
+        counts) or closed over the states they connect (unbounded)."""
+        item, lo, hi = expr.item, expr.min, expr.max
+        if (lo if hi is None else hi) > _MAX_UNROLL:
+            self._too_complex(item, f"repeated more than {_MAX_UNROLL} times")
+        rows: dict[_State, Expr] = {p: EPSILON}
+        for _ in range(lo):
+            rows = self._then(rows, item)
+        if hi is None:
+            return self._then_star(rows, item)
+        optional = self._cached("optional", item, None, lambda: alt(EPSILON, item))
+        for _ in range(hi - lo):
+            rows = self._then(rows, optional)
+        return rows
+
+    def _then_star(self, rows: dict[_State, Expr], item: Expr) -> dict[_State, Expr]:
+        """``rows`` followed by ``item*``, by state elimination: a graph with the states that
+        repetitions of ``item`` connect, a source entering them with ``rows`` and a sink per
+        state; eliminating the states leaves the expression from the source to each sink."""
+        states = list(rows)
+        index = {s: i for i, s in enumerate(states)}
+        for s in states:  # grows while iterating: the closure under one repetition
+            for q in self._paths(item, s):
+                if q not in index:
+                    index[q] = len(states)
+                    states.append(q)
+            if len(states) > _MAX_STATES:
+                self._too_complex(item, "repeated without bound")
+        n = len(states)
+        source = 2 * n  # nodes: states 0..n-1, the sink of state i is n + i
+        succ: dict[int, dict[int, Expr]] = {i: {n + i: EPSILON} for i in range(n)}
+        succ[source] = {index[r]: x for r, x in rows.items()}
+        for i, s in enumerate(states):
+            for q, y in self._paths(item, s).items():
+                succ[i][index[q]] = y
+        pred: dict[int, set[int]] = {i: set() for i in range(2 * n)}
+        for i, out in succ.items():
+            for j in out:
+                pred[j].add(i)
+        remaining = set(range(n))
+        while remaining:
+            # Eliminate first the state with the fewest paths through it, to keep things small.
+            k = min(remaining, key=lambda k: (len(pred[k] - {k}) * len(succ[k].keys() - {k}), k))
+            remaining.remove(k)
+            loop = repeat(succ[k].pop(k, EMPTY), 0, None)
+            pred[k].discard(k)
+            for i in pred[k]:
+                into = succ[i].pop(k)
+                for j, out in succ[k].items():
+                    path = seq(into, loop, out)
+                    succ[i][j] = alt(succ[i][j], path) if j in succ[i] else path
+                    pred[j].add(i)
+                self._bounded(succ[i])
+            for j in succ[k]:
+                pred[j].discard(k)
+            del succ[k]
+        return {states[j - n]: x for j, x in succ[source].items() if x != EMPTY}
+
+    def _bounded(self, rows: dict[Any, Expr]) -> dict[Any, Expr]:
+        """``rows``, unless an expression has grown past ``_MAX_NODES`` (states multiply along
+        sequences of assertions, and so can the expressions)."""
+        for x in rows.values():
+            if self._size(x) > _MAX_NODES:
+                self.converter._unsupported(
+                    f"lookaround assertions too entangled to resolve exactly (the expression "
+                    f"would exceed {_MAX_NODES} nodes)",
+                    (),
+                )
+        return rows
+
+    def _size(self, expr: Expr) -> int:
+        """Nodes of ``expr`` as a tree (shared subexpressions counted each time)."""
+
+        def compute() -> int:
+            if isinstance(expr, (Seq, Alt)):
+                return 1 + sum(map(self._size, expr.items))
+            if isinstance(expr, Repeat):
+                return 1 + self._size(expr.item)
+            return 1
+
+        return self._cached("size", expr, None, compute)
+
+    def _too_complex(self, item: Expr, how: str) -> NoReturn:
+        looks = self._edge_looks(item, True) + self._edge_looks(item, False)
+        look = looks[0]
+        self.converter._unsupported(
+            f"{look.what} at the edge of a group {how}",
+            (look.needle,),
+            look.index,
+            why="the character it tests belongs to the neighbouring repetition",
+        )
+
+    def _ends(self, expr: Expr, chars: CharSet) -> Expr:
+        """The strings of marker-free ``expr`` whose last character is in ``chars``."""
+        return self._cached("ends", expr, chars, lambda: self._edge(expr, chars, False))
+
+    def _starts(self, expr: Expr, chars: CharSet) -> Expr:
+        """The strings of marker-free ``expr`` whose first character is in ``chars``."""
+        return self._cached("starts", expr, chars, lambda: self._edge(expr, chars, True))
+
+    def _edge(self, expr: Expr, chars: CharSet, first: bool) -> Expr:
+        restrict = self._starts if first else self._ends
+        if isinstance(expr, _Chars):
+            return _chars(intersection(expr.chars, chars))
+        if isinstance(expr, Alt):
+            return alt(*(restrict(item, chars) for item in expr.items))
+        if isinstance(expr, Seq):
+            # The restricted item is the first (last) one that consumes a character.
+            items, parts = expr.items, []
+            order = range(len(items)) if first else reversed(range(len(items)))
+            for k in order:
+                if first:
+                    parts.append(seq(restrict(items[k], chars), *items[k + 1 :]))
+                else:
+                    parts.append(seq(*items[:k], restrict(items[k], chars)))
+                if not _nullable(items[k]):
+                    break
+            return alt(*parts)
+        if isinstance(expr, Repeat):
+            # x{lo,hi} minus "" = one restricted x and x{lo-1,hi-1} on its other side: the
+            # other repetitions may be empty only if x is nullable, and then x^k ⊆ x^(k+1).
+            hi = None if expr.max is None else expr.max - 1
+            rest = repeat(expr.item, max(expr.min - 1, 0), hi)
+            edge = restrict(expr.item, chars)
+            return seq(edge, rest) if first else seq(rest, edge)
+        raise AssertionError(f"unexpected expression {expr!r}")
+
+    def _lower(self, expr: Expr) -> Expr:
+        """Plain byte-level IR for a marker-free expression."""
+
+        def compute() -> Expr:
+            if isinstance(expr, _Chars):
+                return utf8_expr(expr.chars)
+            if isinstance(expr, Seq):
+                return seq(*map(self._lower, expr.items))
+            if isinstance(expr, Alt):
+                return alt(*map(self._lower, expr.items))
+            if isinstance(expr, Repeat):
+                return repeat(self._lower(expr.item), expr.min, expr.max)
+            raise AssertionError(f"unexpected expression {expr!r}")
+
+        return self._cached("lower", expr, None, compute)
 
 
 # -- character sets, computed with re itself where Unicode tables matter --------------------------

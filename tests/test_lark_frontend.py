@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
+import lark
+import lark.exceptions
 import pytest
 from lark import Lark
 
@@ -130,3 +135,98 @@ def test_empty_language_names_the_rule_without_finite_derivation() -> None:
 
 def test_unproductive_rule_that_is_not_needed_is_dropped() -> None:
     assert accepts('start: "a" | loop\nloop: "b" loop\n', "a")
+
+
+# -- lookaround in terminals: lark's common.lark ----------------------------------------------
+
+ESCAPED_STRING = "start: ESCAPED_STRING\n%import common.ESCAPED_STRING\n"
+
+
+@pytest.mark.parametrize(
+    ("s", "expected"),
+    [
+        ('"abc"', True),
+        (r'"a\"b"', True),
+        (r'"a\\"', True),
+        (r'"a\\\"', False),
+        ('""', True),
+        (r'"\"', False),
+        (r'"\\\\"', True),
+        (r'"é\\"', True),
+        (r'"\é"', True),
+        ('"a\nb"', False),
+        ('"', False),
+        ("abc", False),
+        ('"abc', False),
+    ],
+)
+def test_escaped_string_from_common_agrees_with_lark(s: str, expected: bool) -> None:
+    assert lark_accepts(ESCAPED_STRING, s) == expected
+    assert accepts(ESCAPED_STRING, s) == expected
+
+
+def test_escaped_string_with_inner_quote_is_a_string_of_the_pattern() -> None:
+    # re.fullmatch accepts '"a"b"' (the pattern does not forbid an unescaped quote inside), and so
+    # does grammarlib: a terminal matches any string of its pattern. lark's scanner only tries the
+    # regex's own match, which is the shortest here ('"a"', the quantifiers are lazy), and its
+    # truncations, so lark rejects it.
+    assert re.fullmatch(r'".*?(?<!\\)(\\\\)*?"', '"a"b"')
+    assert accepts(ESCAPED_STRING, '"a"b"')
+    assert not lark_accepts(ESCAPED_STRING, '"a"b"')
+
+
+# Strings on which lark's scanner and "any string of the pattern" agree for every common terminal
+# (none where a lazy terminal such as C_COMMENT could end earlier, see above).
+COMMON_SAMPLES = [
+    "",
+    "0",
+    "7f",
+    "-12",
+    "+1.5e-3",
+    ".5",
+    "1.",
+    "abc",
+    "Ab_1",
+    "_x",
+    " \t",
+    "\r\n\n",
+    "# note",
+    "// note",
+    "/* a\n*/",
+    "-- note",
+    '"a\\"b"',
+    '"a\\\\"',
+]
+
+
+def test_every_terminal_of_common_lark_compiles_or_is_refused_clearly() -> None:
+    text = (Path(lark.__file__).parent / "grammars" / "common.lark").read_text()
+    names = re.findall(r"^(_?[A-Z][A-Z_]*)\s*:", text, re.MULTILINE)
+    assert {"ESCAPED_STRING", "SIGNED_NUMBER", "CNAME", "WS", "C_COMMENT"} <= set(names)
+    refused = {}
+    for name in names:
+        grammar = f"start: {name}\n%import common.{name}\n"
+        try:
+            compiled = gl.compile(gl.Grammar.from_lark(grammar))
+        except gl.GrammarError as e:
+            refused[name] = str(e)
+            continue
+        try:
+            parser = Lark(grammar, parser="earley", lexer="dynamic_complete")
+        except lark.exceptions.GrammarError:  # lark's Earley refuses zero-width terminals
+            continue
+        for s in COMMON_SAMPLES:
+            m = compiled.matcher()
+            try:
+                parser.parse(s)
+                expected = True
+            except lark.exceptions.UnexpectedInput:
+                expected = False
+            assert (m.accept_string(s) and m.can_terminate()) == expected, (name, s)
+    # Only the helper of ESCAPED_STRING: on its own, its lookbehind may test the character before
+    # the terminal, which depends on where it is used.
+    assert set(refused) == {"_STRING_ESC_INNER"}
+    message = refused["_STRING_ESC_INNER"]
+    assert "in terminal _STRING_ESC_INNER" in message
+    assert "negative lookbehind assertion (?<!...) that can be at the start of the match" in message
+    assert "depends on the context" in message

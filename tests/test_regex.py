@@ -28,6 +28,25 @@ from grammarlib.regex import regex_to_expr
 TRICKY = "ßẞSsſKkKİıiIµμΜΣσςθϑϴÅåǄǅǆΩω٣²\u00a0\u2028\x1c\x85\u200béÉ一龥\U0010ffff\ue000"
 ALPHABET = EXTRA_CHARS + TRICKY
 
+# Lookaround assertions whose body is one character set, placed so that the character they test is
+# always matched by the pattern itself.
+LOOKAROUND_PATTERNS = [
+    r"\".*?(?<!\\)(\\\\)*?\"",  # lark's common.ESCAPED_STRING
+    r"a.*(?<!b)c",
+    r"(?:x|y)+(?<=x)z",
+    r"\d+(?!0)\w",
+    r"a(?:b)?(?<!b)c",  # the lookbehind sees through the optional group to "a"
+    r"a(?:bc?)?(?<=[ac])d",
+    r"x[α-ε]+(?<![α-γ])y",  # non-ASCII sets: the last character, not the last byte
+    r"x.(?<![α-γ😀])(?=[^é])[a-zé]+",
+    r"(?a)(?=\d)\w+(?<!_)",
+    r"(?![aeiou])[a-z]{2,3}",
+    r"a(?:(?<=a)b|c)*d",  # a lookbehind at the start of a repeated group
+    r"x(?:(?!a).)+y",
+    r"(?:a(?=b)|b(?=a))+b",
+    r"(?i)[a-z]+(?<!K)(?!S)[a-z]",
+]
+
 PATTERNS = [
     # plain structure
     "",
@@ -99,6 +118,8 @@ PATTERNS = [
     "(?:(?i:select)|from)",
     r"(?i:[a-zé_][\w-]*)",
     r'(?s:"(\\.|[^"\\])*")',
+    # lookaround with a one-character body, testing characters of the pattern itself
+    *LOOKAROUND_PATTERNS,
 ]
 
 SETTINGS = settings(
@@ -171,6 +192,37 @@ def test_ir_agrees_with_re_exhaustively_on_short_strings(pattern: str) -> None:
     expr = expr_of(pattern)
     for n in range(8):
         for chars in itertools.product("ab", repeat=n):
+            s = "".join(chars)
+            assert matches(expr, s.encode()) == bool(re.fullmatch(pattern, s)), s
+
+
+# Lookaround patterns with the characters worth combining (those the assertions test and their
+# neighbours), for an exhaustive check of all short strings.
+LOOKAROUND_SMALL = [
+    (r'".*?(?<!\\)(\\\\)*?"', '"\\a'),
+    (r"a.*(?<!b)c", "abc"),
+    (r"(?:x|y)+(?<=x)z", "xyz"),
+    (r"(?a)\d+(?!0)\w", "01a"),
+    (r"a(?:b)?(?<!b)c", "abc"),
+    (r"a(?:bc?)?(?<=[ac])d", "abcd"),
+    (r"x[α-ε]+(?<![α-γ])y", "xyαδ"),
+    (r"x.(?<!\u0100)y", "xy\u0100\u0140"),  # U+0100 and U+0140 share their last byte
+    (r"a(?:(?<=a)b|c)*d", "abcd"),
+    (r"(?:a(?=b)|b(?=a))+b", "ab"),
+    (r"a(?:(?<=a)b|a){0,3}d", "abd"),  # a bounded repeat, unrolled
+    (r"x(?:(?<!a)b|(?=b)a|b)*c", "abcx"),
+    (r"x(?!a)(?:(?=b)a)?.y", "abxy"),  # a nullable group after a pending lookahead
+    (r"a(?:(?<=a)(?=b))*b", "ab"),
+    (r"a(?:.(?<=b)(?!a))+c", "abc"),
+    (r"a(?<=)(?=)b|c(?<!)", "abc"),  # empty bodies: always / never true
+]
+
+
+@pytest.mark.parametrize(("pattern", "alphabet"), LOOKAROUND_SMALL)
+def test_lookaround_agrees_with_re_on_short_strings(pattern: str, alphabet: str) -> None:
+    expr = expr_of(pattern)
+    for n in range(7 if len(alphabet) <= 3 else 6):
+        for chars in itertools.product(alphabet, repeat=n):
             s = "".join(chars)
             assert matches(expr, s.encode()) == bool(re.fullmatch(pattern, s)), s
 
@@ -249,6 +301,19 @@ PINNED = [
     ("a$", "a\n", False),  # fullmatch: $ never swallows a final newline
     ("(?i)[^a]", "A", False),
     (r"\ud800|a", "a", True),
+    # lookaround: common.ESCAPED_STRING ends with an even run of backslashes, may contain quotes
+    (r'".*?(?<!\\)(\\\\)*?"', r'"a\"b"', True),
+    (r'".*?(?<!\\)(\\\\)*?"', r'"a\"', False),
+    (r'".*?(?<!\\)(\\\\)*?"', r'"a\\"', True),
+    (r'".*?(?<!\\)(\\\\)*?"', '"a"b"', True),
+    (r'".*?(?<!\\)(\\\\)*?"', '"a\nb"', False),
+    (r"a(?:b)?(?<!b)c", "abc", False),
+    (r"x.(?<![α-γ])y", "xβy", False),
+    (r"x.(?<![α-γ])y", "xδy", True),
+    (r"x.(?<!\u0100)y", "x\u0140y", True),  # same last byte as U+0100, another character
+    (r"x.(?<!\u0100)y", "x\u0100y", False),
+    (r"\d+(?!0)\w", "10", False),
+    (r"\d+(?!0)\w", "100a", True),
 ]
 
 
@@ -270,6 +335,16 @@ def test_ir_shapes() -> None:
     assert regex_to_expr("") == EPSILON
     assert regex_to_expr("a|b") == alt(literal("a"), literal("b"))
     assert regex_to_expr(r"\x41\u00e9") == seq(literal("A"), literal("é"))
+
+
+def test_lookaround_shapes() -> None:
+    x, y, z = literal("x"), literal("y"), literal("z")
+    # The lookbehind restricts the last character of the repetition before it.
+    assert regex_to_expr("(?:x|y)+(?<=x)z") == seq(repeat(alt(x, y), 0, None), x, z)
+    assert regex_to_expr("x(?=y)y") == regex_to_expr("x(?<=x)y") == literal("xy")
+    assert regex_to_expr("a(?:b)?(?<!b)c") == literal("ac")
+    assert regex_to_expr("x(?!y)y") == EMPTY
+    assert regex_to_expr("x(?<=)y(?!)|z") == z  # empty bodies: always / never true
 
 
 def test_anchors_at_the_ends_are_no_ops() -> None:
@@ -333,6 +408,21 @@ UNSUPPORTED = [
     (r"\^a^", "anchor ^", 4),
     ("^a^", "anchor ^", 3),
     ("(?x) a # ^\n ^", "anchor ^", 2),
+    # lookaround that could test a character outside the match
+    ("a?(?<=a)b", "lookbehind assertion (?<=...) that can be at the start of the match", 3),
+    ("(?:x|y)*(?<=x)z", "lookbehind assertion (?<=...) that can be at the start", 9),
+    ("(?<=a)*b", "lookbehind assertion (?<=...) that can be at the start", 1),
+    ("x(?!b)(?:c)?", "negative lookahead assertion (?!...) that can be at the end", 2),
+    ("a(?=b)b(?=c)", "lookahead assertion (?=...) that can be at the end", 8),
+    (r"\d(?<=\d)|(?<![ab])b", "negative lookbehind assertion (?<!...) that can be", 11),
+    # lookaround bodies longer than one character
+    ("a(?=bc)b", "lookahead assertion (?=...) whose body is not a single character", 2),
+    ("a(?<=ab)c", "lookbehind assertion (?<=...) whose body is not a single character", 2),
+    ("a(?!b|cd)e", "negative lookahead assertion (?!...) whose body is not a single", 2),
+    ("a(?<!(?=b)c)d", "negative lookbehind assertion (?<!...) whose body is not a single", 2),
+    ("a(?=b*)b", "lookahead assertion (?=...) whose body is not a single", 2),
+    # lookaround looking out of a group repeated too often to unroll
+    ("a(?:(?<=a)b|a){40}", "lookbehind assertion (?<=...) at the edge of a group repeated", 5),
 ]
 
 
@@ -344,6 +434,28 @@ def test_unsupported_constructs_are_named(pattern: str, what: str, column: int) 
     assert f"unsupported regex construct: {what}" in message
     assert info.value.column == column, message
     assert f"column {column}" in message
+
+
+def test_lookaround_at_the_edge_says_why() -> None:
+    with pytest.raises(GrammarError) as info:
+        regex_to_expr(r".*?(?<!\\)x")  # lark's _STRING_ESC_INNER has this shape
+    message = str(info.value)
+    assert "negative lookbehind assertion (?<!...) that can be at the start of the match" in message
+    assert "character before the match" in message and "depends on the context" in message
+
+
+def test_lookaround_too_entangled_to_resolve() -> None:
+    # Each lookbehind tests the previous repetition, in a cycle of seven classes: the exact
+    # expression would be huge (an automaton would not, but the result is an expression).
+    with pytest.raises(GrammarError, match="lookaround assertions too entangled to resolve"):
+        regex_to_expr("x(?:(?<=a)b|(?<=b)c|(?<=c)d|(?<=d)e|(?<=e)f|(?<=f)g|(?<=g)a|.)*y")
+    # A cycle of three is fine.
+    pattern = "x(?:(?<=a)b|(?<=b)c|(?<=c)a|[ab])*y"
+    expr = regex_to_expr(pattern)
+    for n in range(6):
+        for chars in itertools.product("abc", repeat=n):
+            s = "x" + "".join(chars) + "y"
+            assert matches(expr, s.encode()) == bool(re.fullmatch(pattern, s)), s
 
 
 SYNTAX_ERRORS = [
