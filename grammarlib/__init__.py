@@ -11,6 +11,7 @@ from grammarlib.masks.tokenizer import TokenizerInfo
 from .compiler import CompiledGrammar, compile
 from .errors import EmptyLanguageError, GrammarError, GrammarTooLargeError
 from .grammar import Grammar
+from .jsonschema import SchemaError
 from .matcher import GrammarMatcher
 
 __all__ = [
@@ -20,6 +21,7 @@ __all__ = [
     "GrammarError",
     "GrammarMatcher",
     "GrammarTooLargeError",
+    "SchemaError",
     "TokenizerInfo",
     "allocate_token_bitmask",
     "apply_token_bitmask",

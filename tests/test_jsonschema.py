@@ -1,0 +1,388 @@
+"""JSON Schema front-end: valid instances are accepted, anything ``jsonschema`` rejects is refused.
+
+Completeness uses hand-written strategies of valid instances (objects in schema property order, as
+the grammar requires); soundness feeds random JSON values and checks that whatever the grammar
+accepts, ``jsonschema`` validates.
+"""
+
+from __future__ import annotations
+
+import json
+import warnings
+from decimal import Decimal
+from functools import cache
+from typing import Any
+
+import jsonschema
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import grammarlib as gl
+from grammarlib.jsonschema import SchemaError, decimal_range, integer_range
+
+SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+@cache
+def _compiled(schema_text: str, whitespace: str | int = "dumps") -> gl.CompiledGrammar:
+    return gl.compile(gl.Grammar.from_json_schema(schema_text, whitespace=whitespace))
+
+
+def accepts(schema: Any, text: str, whitespace: str | int = "dumps") -> bool:
+    m = _compiled(json.dumps(schema), whitespace).matcher()
+    return m.accept_string(text) and m.can_terminate()
+
+
+def dumps_forms(v: Any) -> list[str]:
+    return [
+        json.dumps(v),
+        json.dumps(v, separators=(",", ":")),
+        json.dumps(v, ensure_ascii=False),
+        json.dumps(v, ensure_ascii=False, separators=(",", ":")),
+    ]
+
+
+def check_valid(schema: Any, v: Any) -> None:
+    jsonschema.validate(v, schema)  # the strategy itself must produce valid instances
+    for text in dumps_forms(v):
+        assert accepts(schema, text), text
+
+
+def check_sound(schema: Any, v: Any) -> None:
+    """If the grammar accepts a rendering of ``v``, ``v`` must be valid."""
+    valid = jsonschema.Draft202012Validator(schema).is_valid(v)
+    for text in dumps_forms(v)[:2]:
+        if accepts(schema, text):
+            assert valid, text
+
+
+# -- schemas and strategies of their valid instances ----------------------------------------------
+
+NAME = st.text(min_size=1, max_size=5)
+PERSON = {
+    "type": "object",
+    "properties": {
+        "name": {"type": "string", "minLength": 1, "maxLength": 5},
+        "age": {"type": "integer", "minimum": 0, "maximum": 150},
+        "tags": {"type": "array", "items": {"enum": ["a", "b", "é\n"]}, "maxItems": 3},
+    },
+    "required": ["name"],
+    "additionalProperties": {"type": "boolean"},
+}
+
+
+@st.composite
+def persons(draw: st.DrawFn) -> dict[str, Any]:
+    out: dict[str, Any] = {"name": draw(NAME)}
+    if draw(st.booleans()):
+        out["age"] = draw(st.integers(0, 150))
+    if draw(st.booleans()):
+        out["tags"] = draw(st.lists(st.sampled_from(["a", "b", "é\n"]), max_size=3))
+    extra = draw(st.dictionaries(st.text(max_size=4), st.booleans(), max_size=3))
+    for k, v in extra.items():
+        if k not in PERSON["properties"]:
+            out[k] = v
+    return out
+
+
+TREE = {
+    "$defs": {
+        "node": {
+            "type": "object",
+            "properties": {
+                "v": {"type": "integer", "minimum": -20, "exclusiveMaximum": 20},
+                "kids": {"type": "array", "items": {"$ref": "#/$defs/node"}},
+            },
+            "required": ["v"],
+            "additionalProperties": False,
+        }
+    },
+    "$ref": "#/$defs/node",
+}
+trees = st.recursive(
+    st.builds(lambda v: {"v": v}, st.integers(-20, 19)),
+    lambda kids: st.builds(
+        lambda v, ks: {"v": v, "kids": ks}, st.integers(-20, 19), st.lists(kids, max_size=3)
+    ),
+    max_leaves=8,
+)
+
+MIXED = {
+    "type": "array",
+    "prefixItems": [{"const": {"k": [1, "x"]}}, {"type": ["string", "null"], "maxLength": 2}],
+    "items": {"anyOf": [{"type": "integer", "maximum": -5}, {"type": "number", "minimum": 2.5}]},
+    "minItems": 1,
+    "maxItems": 5,
+}
+mixed = st.builds(
+    lambda second, rest, n: [{"k": [1, "x"]}, *([second, *rest] if n else [])],
+    st.none() | st.text(max_size=2),
+    st.lists(
+        st.integers(max_value=-5) | st.floats(min_value=2.5, max_value=1e6) | st.integers(3, 99),
+        max_size=3,
+    ),
+    st.booleans(),
+)
+
+STRING = {"type": "string", "minLength": 2, "maxLength": 4}
+PATTERN = {"type": "string", "pattern": '^[a-z"\\\\é]+-\\d{2}$'}
+patterned = st.builds(
+    lambda s, n: f"{s}-{n:02d}",
+    st.text(alphabet='abcz"\\é', min_size=1, max_size=4),
+    st.integers(0, 99),
+)
+ENUM = {"enum": [1, 2.5, "two", None, True, [1, {"a": "é"}], {"x": {}}]}
+
+CASES = [
+    (PERSON, persons()),
+    (TREE, trees),
+    (MIXED, mixed),
+    (STRING, st.text(min_size=2, max_size=4)),
+    (PATTERN, patterned),
+    (ENUM, st.sampled_from(ENUM["enum"])),
+    (True, st.recursive(st.integers() | st.text(max_size=3), lambda c: st.lists(c, max_size=3))),
+]
+IDS = ["person", "tree", "mixed", "string", "pattern", "enum", "true"]
+
+keys = st.sampled_from(["name", "age", "tags", "v", "kids", "k", "x", "a", ""]) | st.text(
+    max_size=3
+)
+json_values = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(-200, 200)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(alphabet='abcz"\\é\n-0129', max_size=6),
+    lambda c: st.lists(c, max_size=4) | st.dictionaries(keys, c, max_size=4),
+    max_leaves=10,
+)
+
+
+@pytest.mark.parametrize(("schema", "strategy"), CASES, ids=IDS)
+def test_valid_instances_are_accepted(schema: Any, strategy: st.SearchStrategy[Any]) -> None:
+    @SETTINGS
+    @given(strategy)
+    def run(v: Any) -> None:
+        check_valid(schema, v)
+
+    run()
+
+
+@pytest.mark.parametrize(("schema", "strategy"), CASES, ids=IDS)
+def test_accepted_instances_are_valid(schema: Any, strategy: st.SearchStrategy[Any]) -> None:
+    @settings(SETTINGS, max_examples=150)
+    @given(json_values | strategy | strategy.map(_mutate))
+    def run(v: Any) -> None:
+        check_sound(schema, v)
+
+    run()
+
+
+def _mutate(v: Any) -> Any:
+    """A nearby value, often invalid: wrap, unwrap or perturb."""
+    if isinstance(v, dict) and v:
+        k = next(iter(v))
+        return {**v, k: [v[k]]}
+    if isinstance(v, list) and v:
+        return v[1:] if len(v) > 1 else v * 2
+    if isinstance(v, str):
+        return v + "é\\"
+    if isinstance(v, bool) or v is None:
+        return 0
+    if isinstance(v, (int, float)):
+        return v + 1
+    return None
+
+
+# -- exact numeric bounds --------------------------------------------------------------------------
+
+INT_BOUNDS = [
+    {"minimum": -13, "maximum": 205},
+    {"exclusiveMinimum": -1000, "exclusiveMaximum": 10},
+    {"minimum": 99},
+    {"maximum": -10},
+    {"minimum": 0.5, "maximum": 3.5},
+    {"exclusiveMinimum": -0.5},
+    {},
+]
+
+
+@pytest.mark.parametrize("bounds", INT_BOUNDS, ids=str)
+def test_integer_bounds_exhaustive(bounds: dict[str, Any]) -> None:
+    schema = {"type": "integer", **bounds}
+    validator = jsonschema.Draft202012Validator(schema)
+    for n in range(-1100, 1100):
+        assert accepts(schema, str(n)) == validator.is_valid(n), n
+    for big in (10**30, -(10**30)):
+        assert accepts(schema, str(big)) == validator.is_valid(big)
+    assert accepts(schema, "1.0") == validator.is_valid(1)
+    assert not accepts(schema, "-0") and not accepts(schema, "007")
+
+
+def test_integer_range_digit_lengths() -> None:
+    g = gl.compile(gl.Grammar({"r": integer_range(-9, 1234)}, "r"))
+    for n in range(-20, 1300):
+        m = g.matcher()
+        assert (m.accept_string(str(n)) and m.can_terminate()) == (-9 <= n <= 1234), n
+
+
+def test_decimal_range_exact() -> None:
+    texts = [s + i for s in ("", "-") for i in ("0", "1", "2", "10", "12")]
+    texts = [t + f for t in texts for f in ("", ".0", ".05", ".5", ".50", ".2", ".25", ".99")]
+    for lo, hi in [("1.5", "2.25"), ("-0.25", None), (None, "-1"), ("0", "0"), ("0.05", "12")]:
+        for ls in (False, True):
+            for hs in (False, True):
+                a = None if lo is None else Decimal(lo)
+                b = None if hi is None else Decimal(hi)
+                expr = decimal_range(a, ls, b, hs)
+                try:
+                    cg = gl.compile(gl.Grammar({"r": expr}, "r"))
+                except gl.GrammarError:
+                    cg = None
+                for t in texts:
+                    v = Decimal(t)
+                    want = (a is None or (v > a if ls else v >= a)) and (
+                        b is None or (v < b if hs else v <= b)
+                    )
+                    m = cg.matcher() if cg else None
+                    got = bool(m and m.accept_string(t) and m.can_terminate())
+                    assert got == want, (lo, ls, hi, hs, t)
+
+
+# -- strings, keys, whitespace ---------------------------------------------------------------------
+
+
+def test_string_length_counts_code_points_and_escapes() -> None:
+    schema = {"type": "string", "minLength": 2, "maxLength": 2}
+    for text in ['"\\u00e9\\n"', '"é😀"', '"\\ud83d\\ude00x"', '"\\"\\\\"', '"\\/a"']:
+        assert accepts(schema, text), text
+    for text in ['"\\u00e9"', '"abc"', '"\\ud83dx"', '"a\n"', '"\\x41a"']:
+        assert not accepts(schema, text), text
+
+
+def test_extra_keys_never_spell_a_declared_key() -> None:
+    schema = {"type": "object", "properties": {"ab": {"type": "integer"}}}
+    assert accepts(schema, '{"ab":1,"abc":"x"}')
+    assert accepts(schema, '{"a":"x"}')
+    for text in ['{"ab":"x"}', '{"ab":1,"ab":2}', '{"\\u0061b":"x"}', '{"a\\u0062":"x"}']:
+        assert not accepts(schema, text), text
+    assert accepts(schema, '{"\\u0061b":1}')  # a declared key may be written with escapes
+
+
+def test_whitespace_policies() -> None:
+    schema = {"type": "object", "properties": {"a": {"type": "array"}}}
+    v = {"a": [1, 2]}
+    assert accepts(schema, json.dumps(v), "default")
+    assert not accepts(schema, json.dumps(v, separators=(",", ":")), "default")
+    assert accepts(schema, json.dumps(v, separators=(",", ":")), "compact")
+    assert not accepts(schema, json.dumps(v), "compact")
+    assert accepts(schema, '{ "a" :\n[1 ,\t2 ] }', "flexible")
+    assert not accepts(schema, '{"a":     [1]}', "flexible")  # more than 4 blanks in a row
+    assert accepts(schema, '{"a":     [1]}', 5)
+    assert not accepts(schema, '{"a":  [1]}')  # dumps: at most one space
+
+
+# -- errors ----------------------------------------------------------------------------------------
+
+
+def test_unsupported_keyword_names_keyword_and_pointer() -> None:
+    schema = {"properties": {"tags": {"type": "array", "uniqueItems": True}}}
+    with pytest.raises(
+        SchemaError, match=r"unsupported keyword 'uniqueItems' at #/properties/tags"
+    ):
+        gl.Grammar.from_json_schema(schema)
+    with pytest.warns(UserWarning, match=r"'uniqueItems' at #/properties/tags"):
+        g = gl.Grammar.from_json_schema(schema, strict=False)
+    m = gl.compile(g).matcher()
+    assert m.accept_string('{"tags":[1,1]}') and m.can_terminate()
+
+
+@pytest.mark.parametrize(
+    ("schema", "why"),
+    [
+        ({"type": "integer", "minimum": 5, "maximum": 3}, "5 > 3"),
+        ({"type": "number", "exclusiveMinimum": 1, "maximum": 1}, "no number"),
+        ({"type": "array", "minItems": 3, "maxItems": 2}, "3 > 2"),
+        ({"type": "string", "enum": [1, None]}, "enum"),
+        ({"type": "object", "required": ["a"], "additionalProperties": False}, "'a' is forbidden"),
+        ({"type": "object", "properties": {"a": False}, "required": ["a"]}, "'a' can have no"),
+        (False, "false schema"),
+    ],
+)
+def test_unsatisfiable_schemas_say_why(schema: Any, why: str) -> None:
+    with pytest.raises(SchemaError, match="unsatisfiable") as info:
+        gl.Grammar.from_json_schema(schema)
+    assert why in str(info.value)
+
+
+@pytest.mark.parametrize(
+    "schema",
+    [
+        {"oneOf": [{"type": "string"}, {"type": "string", "minLength": 2}]},
+        {"$ref": "http://example.com/x"},
+        {"$ref": "#/$defs/missing"},
+        {"allOf": [{"additionalProperties": False}, {"properties": {"a": True}}]},
+        {"type": "string", "pattern": "a(?=b)"},
+    ],
+)
+def test_refused_schemas(schema: Any) -> None:
+    with pytest.raises(SchemaError):
+        gl.Grammar.from_json_schema(schema)
+
+
+def test_oneof_with_disjoint_types_and_allof_merge() -> None:
+    one = {"oneOf": [{"type": "string", "maxLength": 1}, {"type": "integer", "minimum": 3}]}
+    assert accepts(one, '"a"') and accepts(one, "3")
+    assert not accepts(one, '"ab"') and not accepts(one, "2")
+    both = {
+        "allOf": [
+            {"type": "object", "properties": {"a": {"type": "integer"}}, "required": ["a"]},
+            {"properties": {"a": {"minimum": 10}, "b": {"type": "string"}}},
+        ]
+    }
+    assert accepts(both, '{"a":10,"b":"x"}')
+    assert not accepts(both, '{"a":9}') and not accepts(both, '{"b":"x"}')
+
+
+def test_json_text_and_pydantic() -> None:
+    pydantic = pytest.importorskip("pydantic")
+
+    class Item(pydantic.BaseModel):
+        name: str
+        qty: int = pydantic.Field(ge=1, le=99)
+        note: str | None = None
+
+    class Order(pydantic.BaseModel):
+        items: list[Item]
+        rush: bool = False
+
+    cg = gl.compile(gl.Grammar.from_pydantic(Order))
+    order = Order(items=[Item(name="é", qty=3), Item(name="x", qty=99, note=None)], rush=True)
+    for text in (order.model_dump_json(), json.dumps(order.model_dump())):
+        m = cg.matcher()
+        assert m.accept_string(text) and m.can_terminate(), text
+    m = cg.matcher()
+    assert not (m.accept_string('{"items":[{"name":"a","qty":0}]}') and m.can_terminate())
+    m = gl.compile(gl.Grammar.from_json_schema('{"type": "null"}')).matcher()  # JSON text
+    assert m.accept_string("null") and m.can_terminate()
+
+
+def test_recursive_root_reference() -> None:
+    schema = {"type": "array", "items": {"anyOf": [{"type": "integer"}, {"$ref": "#"}]}}
+    assert accepts(schema, "[1,[2,[[]]],3]")
+    assert not accepts(schema, '[1,["x"]]')
+
+
+def test_warnings_are_not_raised_for_annotations() -> None:
+    schema = {"title": "t", "description": "d", "$comment": "c", "examples": [1], "default": 1}
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert accepts(schema, "[1]")
+
+
+def test_many_optional_properties_stay_small() -> None:
+    """Optional properties share their tails through helper rules (no quadratic blow-up)."""
+    schema = {"type": "object", "properties": {f"p{i}": {"type": "integer"} for i in range(40)}}
+    assert accepts(schema, json.dumps({f"p{i}": i for i in range(0, 40, 7)} | {"zz": [1]}))
+    assert not accepts(schema, json.dumps({"p7": 1, "p0": 2}))  # schema order
