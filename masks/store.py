@@ -174,14 +174,13 @@ class MaskStore:
 
     def _classify(self, frame: int) -> FrameMask:
         index = self.index
-        classes = np.zeros(index.size, dtype=np.int8)
+        classes = np.full(index.size, REJECT, dtype=np.int8)
         needs_walk = np.zeros(index.size, dtype=bool)
         table, plain, dead = self.table, self.plain, self.dead
-        first_bytes = self.automaton.next_bytes[frame]
+        # Cheap first filter: the first byte must be one the frame can consume.
+        first_ok = _byte_mask_array(self.automaton.next_bytes[frame])
         for length, positions, matrix in index.buckets:
-            # Cheap first filter: the first byte must be one the frame can consume.
-            first = matrix[:, 0]
-            rows = np.flatnonzero(_byte_mask_array(first_bytes)[first])
+            rows = np.flatnonzero(first_ok[matrix[:, 0]])
             if rows.size == 0:
                 continue
             states = np.full(rows.size, frame, dtype=np.int32)
@@ -235,11 +234,10 @@ class MaskStore:
         counts = np.zeros(index.size + 1, dtype=np.int64)
         np.cumsum(needs_walk, out=counts[1:])
         counts = counts.tolist()
-        lo, hi, token_end, child_start, child_byte, child_node, _ = self._trie_lists()
+        lo, hi, token_end, child_start, child_byte, child_node, depth = self.index.trie_lists
         next_bytes = runtime.next_bytes
         start: State = (((frame, frozenset((BOTTOM,))),), False)
         follow = self.follow_bytes(frame)
-        depth = self._depth
         stack: list[tuple[int, State, tuple[int, ...]]] = [(0, start, ())]
         while stack:
             node, state, below = stack.pop()
@@ -275,13 +273,6 @@ class MaskStore:
         if self._follow is None:
             self._follow = _follow_sets(self.automaton)
         return self._follow[self.automaton.frame_rule[frame]]
-
-    @property
-    def _depth(self) -> list[int]:
-        return self.index.trie_lists[-1]
-
-    def _trie_lists(self) -> tuple[list[int], ...]:
-        return self.index.trie_lists
 
     # -- masks of states ---------------------------------------------------------------------
 
