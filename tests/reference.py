@@ -22,6 +22,7 @@ import re
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Protocol
 
 from hypothesis import event, note
@@ -39,6 +40,15 @@ Accepts = Callable[[bytes], bool]
 EXTRA_CHARS = " \t\n\r\"'\\,;:.()[]{}<>=+-*/!&|#_0159aeuxzAEZé\u017f\u212aα中😀\x00\x7f"
 
 _UNLIMITED = 10**9
+
+
+CORPUS = Path(__file__).parent / "corpus"
+
+
+def corpus_patterns() -> list[str]:
+    """The regexes of ``corpus/regexes.txt``: one a line; blank lines and ``#`` comments skipped."""
+    text = (CORPUS / "regexes.txt").read_text(encoding="utf-8")
+    return [line for line in text.splitlines() if line and not line.startswith("#")]
 
 
 def scaled(max_examples: int) -> int:

@@ -16,6 +16,7 @@ from reference import (
     check_mutant,
     check_pieces,
     check_valid,
+    corpus_patterns,
     mutations,
     regex_accepts,
     regex_strings,
@@ -25,11 +26,7 @@ from reference import (
 import grammarlib as gl
 
 CORPUS = Path(__file__).parent / "corpus"
-PATTERNS = [
-    line
-    for line in (CORPUS / "regexes.txt").read_text(encoding="utf-8").splitlines()
-    if line and not line.startswith("#")
-]
+PATTERNS = corpus_patterns()
 
 SETTINGS = settings(
     max_examples=scaled(8),

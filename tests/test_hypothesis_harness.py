@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from reference import lark_accepts, lark_parser, regex_accepts, scaled
+from reference import corpus_patterns, lark_accepts, lark_parser, regex_accepts, scaled
 from test_corpus_gbnf import PAIRS
 
 import grammarlib as gl
@@ -35,11 +35,7 @@ from grammarlib.masks import assets
 CORPUS = Path(__file__).parent / "corpus"
 LARK = sorted(p.name for p in CORPUS.glob("*.lark"))
 GBNF = sorted(p.name for p in CORPUS.glob("*.gbnf"))
-PATTERNS = [
-    line
-    for line in (CORPUS / "regexes.txt").read_text(encoding="utf-8").splitlines()
-    if line and not line.startswith("#")
-]
+PATTERNS = corpus_patterns()
 
 SETTINGS = settings(
     max_examples=scaled(10),
