@@ -1,0 +1,321 @@
+"""`GrammarLogitsProcessor`: grammar-constrained ``model.generate()`` with Hugging Face
+transformers (5.x).
+
+    proc = GrammarLogitsProcessor(gl.compile(grammar, gl.TokenizerInfo.from_huggingface(tok)))
+    out = model.generate(input_ids, logits_processor=[proc], max_new_tokens=64)
+
+The processor keeps one `GrammarMatcher` per row of the batch, feeds it the token each step
+appended, and sets the logits of the tokens the grammar does not allow to ``-inf`` (before
+temperature, top-k and the other sampling warpers, which transformers runs after custom
+processors). It needs no hook from ``generate``: it follows the rows by their token ids, so the
+same processor can be reused across ``generate()`` calls.
+"""
+
+from __future__ import annotations
+
+import sys
+import weakref
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import torch
+from transformers import LogitsProcessor, LogitsProcessorList
+
+from grammarlib.compiler import CompiledGrammar
+from grammarlib.masks.bitmask import apply_token_bitmask, bitmask_width, bool_to_bits
+from grammarlib.matcher import GrammarMatcher
+
+__all__ = ["GrammarLogitsProcessor"]
+
+_LIST_CALL = LogitsProcessorList.__call__.__code__
+
+
+class GrammarLogitsProcessor(LogitsProcessor):
+    """Masks a transformers model's next-token scores to the tokens a grammar allows.
+
+    ``compiled`` is one `CompiledGrammar` for every row, or a sequence of them: one per row, or
+    one per prompt when the batch is a whole multiple of its length (``num_return_sequences=n``
+    and ``num_beams=n`` make ``len(prompts) * n`` rows, prompt ``i``'s at ``i*n .. i*n+n-1``, so
+    grammar ``i`` is repeated ``n`` times). Every grammar must be compiled with the model's
+    tokenizer (``gl.compile(g, gl.TokenizerInfo.from_huggingface(tok))``).
+
+    Stop tokens (the tokenizer info's ``stop_token_ids``) are allowed exactly where the output is
+    complete; the model's ``generation_config.eos_token_id`` must be one of them for generation
+    to stop there (see `check_generation_config`). A row that has accepted a stop token is
+    finished: it is allowed only the stop tokens and ``pad_token_id`` (when given), and the
+    tokens transformers appends to it afterwards (its pad token) are not fed to the grammar.
+    Ids past the tokenizer's vocabulary (a model's padded output layer) are never allowed.
+
+    A new ``generate()`` call is recognised by itself (a new processor list from transformers,
+    another batch size, or rows that do not extend the previous step's rows by one token), so
+    the processor can be reused; `reset` forces a fresh start. Beam search works: rows are
+    matched to the previous step's rows by their token ids, so reordered beams take their
+    parent's matcher. Beams that transformers extends with a disallowed token (it does when fewer
+    allowed continuations than beams exist; their score is ``-inf``) allow nothing afterwards.
+    Outside beam search a disallowed token (another processor after this one re-enabled it)
+    raises ``ValueError``. Assisted / speculative decoding is refused (``ValueError``). One
+    generation at a time: a processor is not thread-safe.
+    """
+
+    def __init__(
+        self,
+        compiled: CompiledGrammar | Sequence[CompiledGrammar],
+        *,
+        pad_token_id: int | None = None,
+    ) -> None:
+        grammars = (compiled,) if isinstance(compiled, CompiledGrammar) else tuple(compiled)
+        if not grammars:
+            raise ValueError("GrammarLogitsProcessor needs at least one compiled grammar")
+        for i, g in enumerate(grammars):
+            if not isinstance(g, CompiledGrammar):
+                raise TypeError(
+                    f"compiled[{i}] must be a CompiledGrammar (gl.compile(...)), "
+                    f"got {type(g).__name__}"
+                )
+            if g.tokenizer_info is None:
+                raise ValueError(
+                    f"compiled[{i}] has no tokenizer: compile it with the model's tokenizer, "
+                    f"gl.compile(grammar, gl.TokenizerInfo.from_huggingface(tokenizer))"
+                )
+        if pad_token_id is not None and (isinstance(pad_token_id, bool) or pad_token_id < 0):
+            raise ValueError(f"pad_token_id must be a token id, got {pad_token_id!r}")
+        self._grammars = grammars
+        self._per_row = not isinstance(compiled, CompiledGrammar)
+        self.pad_token_id = pad_token_id
+        self.reset()
+
+    # ------------------------------------------------------------------ public
+
+    def reset(self) -> None:
+        """Forget the current generation: the next call starts every row at the grammar's start."""
+        self._matchers: list[GrammarMatcher | None] = []  # None: a dead beam
+        self._row_grammar: list[int] = []
+        self._prev_ids: torch.Tensor | None = None
+        self._same_grammar: torch.Tensor | None = None
+        self._owner: weakref.ref | None = None
+        self._beam = False
+        self._prompt_len = 0
+        self._bitmask: np.ndarray | None = None
+        self._finished_rows: dict[int, np.ndarray] = {}
+
+    def check_generation_config(self, generation_config: Any) -> None:
+        """Raise ``ValueError`` unless the model stops on a token the grammars treat as stop.
+
+        transformers ends a row on ``generation_config.eos_token_id``; the masks allow only the
+        tokenizer info's stop tokens, and only where the output is complete. With no overlap a
+        row could never end before ``max_new_tokens``.
+        """
+        eos = getattr(generation_config, "eos_token_id", None)
+        if isinstance(eos, torch.Tensor):
+            eos = eos.tolist()
+        eos_ids = set() if eos is None else {eos} if isinstance(eos, int) else set(eos)
+        for i, g in enumerate(self._grammars):
+            stops = g.tokenizer_info.stop_token_ids
+            if not eos_ids & stops:
+                raise ValueError(
+                    f"the model stops on eos_token_id {sorted(eos_ids) or None}, but grammar {i}'s "
+                    f"tokenizer info has stop_token_ids {sorted(stops)}: build it with "
+                    f"TokenizerInfo.from_huggingface(tok, stop_token_ids=...) or set the "
+                    f"generation config's eos_token_id to one of them"
+                )
+
+    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
+        """Mask ``scores`` (``(batch, vocab)``, any device) in place and return them."""
+        if input_ids.dim() != 2 or scores.dim() != 2 or input_ids.shape[0] != scores.shape[0]:
+            raise ValueError(
+                f"expected input_ids (batch, length) and scores (batch, vocab) with the same "
+                f"batch, got {tuple(input_ids.shape)} and {tuple(scores.shape)}"
+            )
+        owner = _calling_list()
+        parents = None
+        prev = self._prev_ids
+        if (
+            prev is not None
+            and (owner is None or self._owner is None or self._owner() is owner)
+            and input_ids.shape[0] == prev.shape[0]
+            and input_ids.shape[1] == prev.shape[1] + 1
+        ):
+            parents = self._parents(input_ids)
+        if parents is None:
+            self._start(input_ids, scores.shape[-1], owner)
+        else:
+            self._advance(parents, input_ids[:, -1].tolist())
+        self._prev_ids = input_ids.detach().clone()
+        self._fill(scores.shape[-1])
+        _apply(scores, self._bitmask)
+        return scores
+
+    def __repr__(self) -> str:
+        return f"<GrammarLogitsProcessor grammars={len(self._grammars)} rows={len(self._matchers)}>"
+
+    # ------------------------------------------------------------------ internals
+
+    def _start(self, input_ids: torch.Tensor, vocab: int, owner: Any) -> None:
+        """A new generation: fresh matchers, one grammar per row."""
+        batch = input_ids.shape[0]
+        n = len(self._grammars)
+        if not self._per_row or n == 1:
+            row_grammar = [0] * batch
+        elif batch % n == 0:
+            row_grammar = [r // (batch // n) for r in range(batch)]
+        else:
+            raise ValueError(
+                f"{n} grammars for a batch of {batch} rows: give one per row, or one per prompt "
+                f"when every prompt has the same number of rows (num_return_sequences / "
+                f"num_beams), i.e. a batch that is a multiple of {n}"
+            )
+        for i in sorted(set(row_grammar)):
+            tokens = len(self._grammars[i].tokenizer_info.token_bytes)
+            if tokens > vocab:
+                raise ValueError(
+                    f"the scores have {vocab} columns but grammar {i}'s tokenizer has {tokens} "
+                    f"tokens: compile the grammar with the model's tokenizer"
+                )
+        self._row_grammar = row_grammar
+        self._matchers = [self._grammars[i].matcher() for i in row_grammar]
+        self._prompt_len = input_ids.shape[1]
+        self._owner = weakref.ref(owner) if owner is not None else None
+        callers = _caller_names()
+        if "_assisted_decoding" in callers:
+            raise ValueError(
+                "GrammarLogitsProcessor does not support assisted / speculative decoding "
+                "(assistant_model, prompt_lookup_num_tokens): it scores speculative prefixes, "
+                "while the processor follows one token per step"
+            )
+        loop = next((n for n in callers if n in ("_sample", "_beam_search")), None)
+        self._beam = loop == "_beam_search"
+        rg = torch.tensor(row_grammar, device=input_ids.device)
+        self._same_grammar = rg[:, None] == rg[None, :]
+        width = bitmask_width(vocab)
+        if self._bitmask is None or self._bitmask.shape != (batch, width):
+            self._bitmask = np.zeros((batch, width), dtype=np.int32)
+            self._finished_rows = {}
+
+    def _parents(self, input_ids: torch.Tensor) -> list[int] | None:
+        """For each row, a row of the previous step it extends by one token (same grammar);
+        None when some row extends none (a new generation)."""
+        prev = self._prev_ids
+        body = input_ids[:, :-1]
+        if torch.equal(body, prev):
+            return list(range(input_ids.shape[0]))
+        match = (body[:, None, :] == prev[None, :, :]).all(-1) & self._same_grammar
+        if not bool(match.any(1).all()):
+            return None
+        self._beam = True  # rows were reordered: only beam search does that
+        return match.to(torch.int8).argmax(1).tolist()
+
+    def _advance(self, parents: list[int], tokens: list[int]) -> None:
+        old = self._matchers
+        used: set[int] = set()
+        matchers: list[GrammarMatcher | None] = []
+        for p in parents:  # copy before advancing: two beams may share a parent
+            m = old[p]
+            if m is not None and p in used:
+                m = m.copy()
+            used.add(p)
+            matchers.append(m)
+        pad = self.pad_token_id
+        for row, (m, token) in enumerate(zip(matchers, tokens, strict=True)):
+            if m is None:
+                continue
+            if m.is_terminated():
+                stops = m.compiled.tokenizer_info.stop_token_ids
+                if token == pad or token in stops or (pad is None and not self._beam):
+                    continue  # a finished row: transformers pads it
+                if self._beam:
+                    matchers[row] = None
+                    continue
+                raise ValueError(
+                    f"row {row} is finished (its grammar accepted a stop token) but got token "
+                    f"{token}, not a stop token or pad_token_id {pad}"
+                )
+            if m.accept_token(token):
+                continue
+            if self._beam:
+                matchers[row] = None  # a -inf beam transformers kept anyway
+                continue
+            info = m.compiled.tokenizer_info
+            data = info.token_bytes[token] if 0 <= token < len(info.token_bytes) else None
+            raise ValueError(
+                f"row {row}: token {token} ({data!r}) is not allowed by its grammar after "
+                f"{self._prev_ids.shape[1] - self._prompt_len} generated tokens; the "
+                f"processor had masked it, so something after it (another logits processor?) "
+                f"changed the scores"
+            )
+        self._matchers = matchers
+
+    def _fill(self, vocab: int) -> None:
+        bitmask = self._bitmask
+        for row, m in enumerate(self._matchers):
+            if m is None:
+                bitmask[row] = 0
+            elif m.is_terminated():
+                bitmask[row] = self._finished_row(self._row_grammar[row], vocab)
+            else:
+                m.fill_next_token_bitmask(bitmask, row)
+                if not bitmask[row].any():
+                    raise ValueError(
+                        f"row {row}: no token can continue the output and its grammar's "
+                        f"tokenizer info has no stop token to end it"
+                    )
+
+    def _finished_row(self, grammar: int, vocab: int) -> np.ndarray:
+        """The mask of a finished row: its stop tokens and the pad token."""
+        row = self._finished_rows.get(grammar)
+        if row is None:
+            allowed = np.zeros(vocab, dtype=bool)
+            ids = set(self._grammars[grammar].tokenizer_info.stop_token_ids)
+            if self.pad_token_id is not None:
+                ids.add(self.pad_token_id)
+            allowed[[i for i in ids if i < vocab]] = True
+            row = self._finished_rows[grammar] = bool_to_bits(allowed)
+        return row
+
+
+_NEG_INF_BITS = np.int32(-8388608)  # 0xFF800000, the bits of float32 -inf
+
+
+def _apply(scores: torch.Tensor, bitmask: np.ndarray) -> None:
+    """`apply_token_bitmask` (disallowed scores become ``-inf``, in place), faster for float32
+    CPU scores: adding a 0 / -inf penalty built with integer ops beats a masked fill several
+    times over on the CPU."""
+    if (
+        scores.device.type != "cpu"
+        or scores.dtype != torch.float32
+        or sys.byteorder != "little"
+        or float(scores.max()) == float("inf")  # +inf + -inf would be nan
+    ):
+        apply_token_bitmask(scores, bitmask)
+        return
+    bits = np.unpackbits(bitmask.view(np.uint8), axis=-1, bitorder="little")
+    penalty = np.subtract(bits, 1, dtype=np.int32)  # allowed: 0, else -1 (all bits set)
+    np.bitwise_and(penalty, _NEG_INF_BITS, out=penalty)
+    scores.add_(torch.from_numpy(penalty.view(np.float32))[:, : scores.shape[-1]])
+
+
+def _calling_list() -> LogitsProcessorList | None:
+    """The `LogitsProcessorList` calling us, if any: transformers builds a new one for every
+    ``generate()`` call, so a different one means a new generation."""
+    try:
+        frame = sys._getframe(2)
+    except ValueError:
+        return None
+    if frame.f_code is not _LIST_CALL:
+        return None
+    owner = frame.f_locals.get("self")
+    return owner if isinstance(owner, LogitsProcessorList) else None
+
+
+def _caller_names(limit: int = 16) -> list[str]:
+    """Names of the functions up to ``limit`` frames above the processor's ``__call__`` (called
+    from `_start`): how transformers is driving us (``_sample``, ``_beam_search``, ...)."""
+    try:
+        frame = sys._getframe(3)
+    except ValueError:
+        return []
+    names = []
+    while frame is not None and len(names) < limit:
+        names.append(frame.f_code.co_name)
+        frame = frame.f_back
+    return names
