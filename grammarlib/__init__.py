@@ -14,6 +14,15 @@ from .grammar import Grammar
 from .jsonschema import SchemaError
 from .matcher import GrammarMatcher
 
+
+def generate(model, tokenizer, prompt, **kwargs):  # type: ignore[no-untyped-def]
+    """Generate under a constraint and return a validated value: see
+    :func:`grammarlib.integrations.generate.generate` (needs torch and transformers)."""
+    from grammarlib.integrations.generate import generate as _generate
+
+    return _generate(model, tokenizer, prompt, **kwargs)
+
+
 __all__ = [
     "CompiledGrammar",
     "EmptyLanguageError",
@@ -26,5 +35,6 @@ __all__ = [
     "allocate_token_bitmask",
     "apply_token_bitmask",
     "compile",
+    "generate",
 ]
 __version__ = "0.1.0"

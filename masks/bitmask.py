@@ -91,6 +91,18 @@ _SHIFT_CACHE: dict = {}
 
 def _apply_torch(torch: Any, logits: Any, bitmask: Any, indices: Any) -> None:
     device = logits.device
+    if device.type == "cpu":
+        # numpy's unpackbits is several times faster on the CPU than shifting in torch.
+        words = bitmask.numpy() if isinstance(bitmask, torch.Tensor) else np.asarray(bitmask)
+        disallowed = torch.from_numpy(~bits_to_bool(words, logits.shape[-1]))
+        if logits.dim() == 1:
+            logits.masked_fill_(disallowed.reshape(-1)[: logits.shape[-1]], float("-inf"))
+        elif indices is None:
+            logits.masked_fill_(disallowed, float("-inf"))
+        else:
+            rows = torch.as_tensor(indices, dtype=torch.long)
+            logits[rows] = logits[rows].masked_fill(disallowed, float("-inf"))
+        return
     if isinstance(bitmask, np.ndarray):
         bitmask = torch.from_numpy(np.ascontiguousarray(bitmask))
     bitmask = bitmask.to(device=device, non_blocking=True)

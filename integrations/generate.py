@@ -1,0 +1,416 @@
+"""`generate`: a model, a prompt and a constraint in; a validated Python value (or string) out.
+
+The decoding loop is our own (not ``model.generate``) so that it can do two things a logits
+processor cannot:
+
+* **Jump-forward.** When the grammar forces the next bytes (``{"name": "`` after ``{`` in a schema
+  with one required property), they are appended as tokens without a model call per token; the
+  model reads them all in the next forward pass.
+* **Overlap.** The mask for a step depends only on the tokens before it, so a worker thread fills
+  it while the model runs that step's forward pass (torch releases the GIL).
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+import weakref
+from collections.abc import Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+from grammarlib.compiler import CompiledGrammar, compile
+from grammarlib.grammar import Grammar
+from grammarlib.masks.bitmask import allocate_token_bitmask, apply_token_bitmask
+from grammarlib.masks.tokenizer import TokenizerInfo
+from grammarlib.matcher import GrammarMatcher
+
+__all__ = [
+    "GenerationResult",
+    "IncompleteOutputError",
+    "InvalidOutputError",
+    "build_grammar",
+    "generate",
+    "generate_result",
+    "tokenizer_info_for",
+]
+
+
+class IncompleteOutputError(RuntimeError):
+    """The token budget ran out before the output was a complete string of the language.
+
+    ``partial_text`` holds what was generated (a valid prefix)."""
+
+    def __init__(self, message: str, partial_text: str):
+        super().__init__(message)
+        self.partial_text = partial_text
+
+
+class InvalidOutputError(ValueError):
+    """A complete output that the schema's validator rejects (a grammarlib bug: please report it
+    with ``text`` and the schema)."""
+
+    def __init__(self, message: str, text: str):
+        super().__init__(message)
+        self.text = text
+
+
+@dataclass
+class GenerationResult:
+    """What one generation produced, with counts for measuring it."""
+
+    text: str
+    value: Any
+    token_ids: list[int]
+    model_calls: int = 0  # forward passes, the prompt's included
+    sampled_tokens: int = 0  # tokens the model chose
+    forced_tokens: int = 0  # tokens appended by jump-forward
+    seconds: float = 0.0
+    mask_seconds: float = 0.0  # time spent waiting for masks after the forward pass ended
+    stopped: str = field(default="stop")  # "stop" (a stop token or a complete output), "length"
+
+
+def build_grammar(
+    *,
+    schema: Any = None,
+    pydantic: type | None = None,
+    grammar: Grammar | str | None = None,
+    regex: str | None = None,
+    choices: Iterable[str] | None = None,
+    whitespace: str | int = "dumps",
+    strict: bool = True,
+) -> Grammar | None:
+    """The grammar of exactly one of the constraint arguments (``None`` if none is given).
+
+    ``grammar`` is a :class:`Grammar`, or text in Lark's EBNF (GBNF when it uses ``::=``)."""
+    given = [
+        name
+        for name, value in (
+            ("schema", schema),
+            ("pydantic", pydantic),
+            ("grammar", grammar),
+            ("regex", regex),
+            ("choices", choices),
+        )
+        if value is not None
+    ]
+    if len(given) > 1:
+        raise TypeError(f"give one constraint, not {' and '.join(given)}")
+    if schema is not None:
+        return Grammar.from_json_schema(schema, whitespace=whitespace, strict=strict)
+    if pydantic is not None:
+        return Grammar.from_pydantic(pydantic, whitespace=whitespace, strict=strict)
+    if isinstance(grammar, Grammar):
+        return grammar
+    if isinstance(grammar, str):
+        return Grammar.from_gbnf(grammar) if "::=" in grammar else Grammar.from_lark(grammar)
+    if grammar is not None:
+        raise TypeError(f"grammar must be a Grammar or grammar text, not {type(grammar).__name__}")
+    if regex is not None:
+        return Grammar.from_regex(regex)
+    if choices is not None:
+        return Grammar.from_choices(choices)
+    return None
+
+
+def generate(
+    model: Any,
+    tokenizer: Any,
+    prompt: str | Sequence[Mapping[str, str]],
+    *,
+    schema: Any = None,
+    pydantic: type | None = None,
+    grammar: Grammar | str | None = None,
+    regex: str | None = None,
+    choices: Iterable[str] | None = None,
+    max_new_tokens: int = 512,
+    temperature: float = 0.0,
+    top_p: float = 1.0,
+    seed: int | None = None,
+    jump_forward: bool = True,
+    whitespace: str | int = "dumps",
+    strict: bool = True,
+) -> Any:
+    """Generate under exactly one constraint and return the result as a Python value.
+
+    * ``schema`` (dict or JSON text): the parsed JSON value, validated with ``jsonschema``;
+    * ``pydantic`` (a model class): an instance of it;
+    * ``grammar`` (a :class:`Grammar` or Lark/GBNF text), ``regex``, ``choices``: the string.
+
+    ``prompt`` is text, or chat messages (``[{"role": "user", "content": ...}]``) rendered with the
+    tokenizer's chat template. ``temperature=0`` is greedy decoding; otherwise sampling with
+    ``temperature`` and ``top_p``, reproducible with ``seed``. Raises
+    :class:`IncompleteOutputError` (with the partial text) when ``max_new_tokens`` runs out first.
+    """
+    g = build_grammar(
+        schema=schema,
+        pydantic=pydantic,
+        grammar=grammar,
+        regex=regex,
+        choices=choices,
+        whitespace=whitespace,
+        strict=strict,
+    )
+    if g is None:
+        raise TypeError(
+            "generate needs a constraint: schema=, pydantic=, grammar=, regex= or choices="
+        )
+    result = generate_result(
+        model,
+        tokenizer,
+        prompt,
+        g,
+        max_new_tokens=max_new_tokens,
+        temperature=temperature,
+        top_p=top_p,
+        seed=seed,
+        jump_forward=jump_forward,
+    )
+    if result.stopped == "length":
+        raise IncompleteOutputError(
+            f"max_new_tokens={max_new_tokens} ran out before the output was complete; "
+            f"partial output: {result.text[:200]!r}",
+            result.text,
+        )
+    if schema is not None:
+        return _validated_json(result.text, schema)
+    if pydantic is not None:
+        return pydantic.model_validate_json(result.text)  # type: ignore[attr-defined]
+    return result.text
+
+
+def generate_result(
+    model: Any,
+    tokenizer: Any,
+    prompt: str | Sequence[Mapping[str, str]],
+    grammar: Grammar | CompiledGrammar | None,
+    *,
+    max_new_tokens: int = 512,
+    temperature: float = 0.0,
+    top_p: float = 1.0,
+    seed: int | None = None,
+    jump_forward: bool = True,
+    ignore_stop: bool = False,
+) -> GenerationResult:
+    """The decoding loop behind :func:`generate`, returning text and counts.
+
+    ``grammar=None`` decodes without constraints (for comparisons); ``ignore_stop`` then keeps
+    going to ``max_new_tokens``. A constrained output that is cut off has ``stopped="length"``.
+    """
+    import torch
+
+    info = tokenizer_info_for(tokenizer, _output_size(model))
+    compiled: CompiledGrammar | None
+    if grammar is None:
+        compiled = None
+    elif isinstance(grammar, CompiledGrammar):
+        if grammar.tokenizer_info is None or grammar.tokenizer_info.fingerprint != info.fingerprint:
+            raise ValueError("the compiled grammar was compiled for another tokenizer")
+        compiled = grammar
+    else:
+        compiled = compile(grammar, info)
+    matcher = compiled.matcher() if compiled is not None else None
+    device = _device(model)
+    generator = torch.Generator(device="cpu")
+    if seed is not None:
+        generator.manual_seed(seed)
+
+    started = time.perf_counter()
+    prompt_ids = _prompt_ids(tokenizer, prompt)
+    result = GenerationResult(text="", value=None, token_ids=[])
+    out = bytearray()
+    next_input = list(prompt_ids)
+    if matcher is not None and jump_forward:
+        forced = _forced_tokens(matcher, tokenizer, info, max_new_tokens)
+        next_input += forced
+        result.token_ids += forced
+        result.forced_tokens += len(forced)
+    bitmask = allocate_token_bitmask(1, info.vocab_size)
+    past = None
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="grammarlib-mask")
+    try:
+        with torch.inference_mode():
+            while True:
+                if matcher is not None and _finished(matcher):
+                    break  # only a stop token is allowed: no need to ask the model
+                if len(result.token_ids) >= max_new_tokens:
+                    result.stopped = "length"
+                    break
+                pending = pool.submit(matcher.fill_next_token_bitmask, bitmask) if matcher else None
+                ids = torch.tensor([next_input], dtype=torch.long, device=device)
+                output = model(input_ids=ids, past_key_values=past, use_cache=True)
+                result.model_calls += 1
+                past = output.past_key_values
+                logits = output.logits[0, -1].float()
+                if pending is not None:
+                    waited = time.perf_counter()
+                    pending.result()
+                    result.mask_seconds += time.perf_counter() - waited
+                    apply_token_bitmask(logits, bitmask[0])
+                token = _sample(logits, temperature, top_p, generator)
+                result.sampled_tokens += 1
+                if matcher is not None and not matcher.accept_token(token):
+                    raise RuntimeError(f"token {token} was allowed by the mask but refused")
+                if token in info.stop_token_ids and not ignore_stop:
+                    break
+                result.token_ids.append(token)
+                next_input = [token]
+                if matcher is not None and jump_forward:
+                    budget = max_new_tokens - len(result.token_ids)
+                    forced = _forced_tokens(matcher, tokenizer, info, budget)
+                    next_input += forced
+                    result.token_ids += forced
+                    result.forced_tokens += len(forced)
+    finally:
+        pool.shutdown(wait=True)
+    for t in result.token_ids:
+        out += info.token_bytes[t]
+    result.text = out.decode("utf-8", errors="replace")
+    complete = matcher is None or matcher.is_terminated() or matcher.can_terminate()
+    if result.stopped != "length" and not complete:
+        result.stopped = "length"  # defensive: never report an incomplete output as finished
+    result.seconds = time.perf_counter() - started
+    return result
+
+
+# -- helpers -----------------------------------------------------------------------------------
+
+_infos: weakref.WeakKeyDictionary[Any, dict[int, TokenizerInfo]] = weakref.WeakKeyDictionary()
+_infos_lock = threading.Lock()
+
+
+def tokenizer_info_for(tokenizer: Any, vocab_size: int | None = None) -> TokenizerInfo:
+    """``TokenizerInfo.from_huggingface(tokenizer, vocab_size)``, cached per tokenizer object."""
+    with _infos_lock:
+        try:
+            per_size = _infos.setdefault(tokenizer, {})
+        except TypeError:  # not weak-referenceable: no caching
+            per_size = {}
+        key = -1 if vocab_size is None else vocab_size
+        if key not in per_size:
+            base = TokenizerInfo.from_huggingface(tokenizer)
+            size = max(vocab_size or 0, base.vocab_size)
+            per_size[key] = TokenizerInfo(
+                base.token_bytes, size, base.special_ids, base.stop_token_ids, base.name
+            )
+        return per_size[key]
+
+
+def _output_size(model: Any) -> int | None:
+    layer = model.get_output_embeddings() if hasattr(model, "get_output_embeddings") else None
+    weight = getattr(layer, "weight", None)
+    if weight is not None:
+        return int(weight.shape[0])
+    size = getattr(getattr(model, "config", None), "vocab_size", None)
+    return int(size) if size else None
+
+
+def _device(model: Any) -> Any:
+    device = getattr(model, "device", None)
+    if device is None:
+        device = next(model.parameters()).device
+    return device
+
+
+def _prompt_ids(tokenizer: Any, prompt: str | Sequence[Mapping[str, str]]) -> list[int]:
+    if isinstance(prompt, str):
+        return list(tokenizer(prompt)["input_ids"])
+    if not getattr(tokenizer, "chat_template", None):
+        raise ValueError(
+            "chat messages need a tokenizer with a chat template, and this one has none; "
+            "pass the prompt as text"
+        )
+    text = tokenizer.apply_chat_template(list(prompt), tokenize=False, add_generation_prompt=True)
+    return list(tokenizer(text, add_special_tokens=False)["input_ids"])
+
+
+def _finished(matcher: GrammarMatcher) -> bool:
+    """The output is complete and nothing can follow it: only a stop token is allowed."""
+    return matcher.is_terminated() or (matcher.can_terminate() and not matcher.next_bytes())
+
+
+def _forced_tokens(
+    matcher: GrammarMatcher, tokenizer: Any, info: TokenizerInfo, budget: int
+) -> list[int]:
+    """Tokens for the bytes the grammar forces next, accepted into ``matcher`` (jump-forward).
+
+    The tokenizer's own encoding is used when its tokens spell exactly those bytes (so the model
+    sees text as it was trained on); otherwise the longest vocabulary tokens that do."""
+    forced = matcher.forced_bytes()
+    if not forced or budget <= 0:
+        return []
+    tokens = None
+    try:
+        text = forced.decode("utf-8")
+    except UnicodeDecodeError:
+        text = None
+    if text is not None:
+        encoded = list(tokenizer(text, add_special_tokens=False)["input_ids"])
+        if b"".join(info.token_bytes[t] for t in encoded) == forced and not any(
+            t in info.special_ids for t in encoded
+        ):
+            tokens = encoded
+    if tokens is None:
+        tokens = _longest_match(info, forced)
+    tokens = tokens[:budget]
+    for i, t in enumerate(tokens):
+        if not matcher.accept_token(t):  # cannot happen for forced bytes; stay safe
+            return tokens[:i]
+    return tokens
+
+
+_longest: dict[str, tuple[dict[bytes, int], int]] = {}  # by tokenizer fingerprint
+
+
+def _longest_match(info: TokenizerInfo, data: bytes) -> list[int]:
+    """Greedy longest-match tokens spelling ``data`` (every byte has a token in the vocabularies
+    we support: byte-level BPE and SentencePiece byte fallback)."""
+    entry = _longest.get(info.fingerprint)
+    if entry is None:
+        table: dict[bytes, int] = {}
+        for i, t in enumerate(info.token_bytes):
+            if t and i not in info.special_ids:
+                table.setdefault(t, i)
+        entry = (table, max(map(len, table)))
+        _longest[info.fingerprint] = entry
+    table, longest = entry
+    out, i = [], 0
+    while i < len(data):
+        for n in range(min(longest, len(data) - i), 0, -1):
+            t = table.get(data[i : i + n])
+            if t is not None:
+                out.append(t)
+                i += n
+                break
+        else:
+            break  # a byte with no token: stop jumping here; the model takes over
+    return out
+
+
+def _sample(logits: Any, temperature: float, top_p: float, generator: Any) -> int:
+    import torch
+
+    if temperature <= 0:
+        return int(torch.argmax(logits))
+    probs = torch.softmax(logits / temperature, dim=-1).cpu()
+    if top_p < 1.0:
+        sorted_probs, order = torch.sort(probs, descending=True)
+        keep = torch.cumsum(sorted_probs, dim=-1) - sorted_probs < top_p
+        probs = torch.zeros_like(probs).scatter(0, order[keep], sorted_probs[keep])
+    return int(torch.multinomial(probs, 1, generator=generator))
+
+
+def _validated_json(text: str, schema: Any) -> Any:
+    import jsonschema
+
+    value = json.loads(text)
+    root = json.loads(schema) if isinstance(schema, str) else schema
+    validator = jsonschema.validators.validator_for(root)(
+        root, format_checker=jsonschema.FormatChecker()
+    )
+    error = jsonschema.exceptions.best_match(validator.iter_errors(value))
+    if error is not None:
+        raise InvalidOutputError(f"output does not validate: {error.message}", text)
+    return value
