@@ -407,9 +407,9 @@ def _validated_json(text: str, schema: Any) -> Any:
 
     value = json.loads(text)
     root = json.loads(schema) if isinstance(schema, str) else schema
-    validator = jsonschema.validators.validator_for(root)(
-        root, format_checker=jsonschema.FormatChecker()
-    )
+    cls = jsonschema.validators.validator_for(root)
+    # The draft's own checker: a bare FormatChecker() checks "time" by an older draft's rule.
+    validator = cls(root, format_checker=cls.FORMAT_CHECKER)
     error = jsonschema.exceptions.best_match(validator.iter_errors(value))
     if error is not None:
         raise InvalidOutputError(f"output does not validate: {error.message}", text)

@@ -16,6 +16,7 @@ real tokenizer against an independent reference::
 from __future__ import annotations
 
 import functools
+import json
 import random
 import re
 from collections.abc import Callable, Iterable
@@ -38,8 +39,10 @@ __all__ = [
     "assert_masks_complete",
     "assert_masks_sound",
     "byte_strings",
+    "instances",
     "lark_reference",
     "regex_reference",
+    "schema_reference",
     "strings",
 ]
 
@@ -87,6 +90,56 @@ def byte_strings(
 
 
 _strings = strings  # assert_masks_complete's ``strings`` argument shadows the name
+
+
+def instances(
+    schema: Any, *, max_leaves: int = 200, whitespace: str | int = "dumps"
+) -> st.SearchStrategy[Any]:
+    """Python values valid under a JSON Schema (dict, bool or JSON text), or instances of a
+    pydantic v2 model class.
+
+    Drawn from the schema's compiled grammar (JSON texts, decoded with ``json.loads``), so they
+    cover exactly what grammarlib enforces: every keyword the schema uses and grammarlib accepts.
+    Texts that repeat a key in one object are left out (``json.loads`` would keep only the last
+    value, which the schema may not allow). Raises :class:`~grammarlib.SchemaError` for a schema
+    grammarlib refuses or one that is unsatisfiable.
+    """
+    model = schema if isinstance(schema, type) else None
+    if model is not None:
+        if not hasattr(model, "model_json_schema"):
+            raise TypeError(f"expected a JSON Schema or a pydantic model, got {model.__name__}")
+        grammar = Grammar.from_pydantic(model, whitespace=whitespace)
+    else:
+        grammar = Grammar.from_json_schema(schema, whitespace=whitespace)
+    values = strings(grammar, max_leaves=max_leaves).map(_json_value).filter(_is_value)
+    if model is not None:
+        return values.map(model.model_validate)  # type: ignore[attr-defined]
+    return values
+
+
+class _DuplicateKey(ValueError):
+    pass
+
+
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out = dict(pairs)
+    if len(out) != len(pairs):
+        raise _DuplicateKey
+    return out
+
+
+_NOT_A_VALUE = object()
+
+
+def _json_value(text: str) -> Any:
+    try:
+        return json.loads(text, object_pairs_hook=_no_duplicates)
+    except _DuplicateKey:
+        return _NOT_A_VALUE
+
+
+def _is_value(value: Any) -> bool:
+    return value is not _NOT_A_VALUE
 
 
 # -- derivation -----------------------------------------------------------------------------------
@@ -222,6 +275,25 @@ def lark_reference(text: str, start: str = "start") -> Callable[[str], bool]:
         except UnexpectedInput:
             return False
         return True
+
+    return accepts
+
+
+def schema_reference(schema: Any) -> Callable[[str], bool]:
+    """Membership by ``jsonschema`` (the schema's own draft, format checking on): the text is
+    JSON without repeated keys and its value is valid."""
+    import jsonschema
+
+    root = json.loads(schema) if isinstance(schema, str) else schema
+    cls = jsonschema.validators.validator_for(root)
+    validator = cls(root, format_checker=cls.FORMAT_CHECKER)
+
+    def accepts(text: str) -> bool:
+        try:
+            value = json.loads(text, object_pairs_hook=_no_duplicates)
+        except ValueError:
+            return False
+        return validator.is_valid(value)
 
     return accepts
 

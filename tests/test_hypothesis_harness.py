@@ -7,6 +7,7 @@ mask checks run on the GPT-2 vocabulary and are also shown to fail on broken set
 from __future__ import annotations
 
 import functools
+import json
 import re
 from pathlib import Path
 
@@ -25,8 +26,10 @@ from grammarlib.integrations.hypothesis import (
     assert_masks_complete,
     assert_masks_sound,
     byte_strings,
+    instances,
     lark_reference,
     regex_reference,
+    schema_reference,
     strings,
 )
 from grammarlib.ir import Alt, Ref, refs
@@ -359,3 +362,104 @@ def test_references() -> None:
     assert regex_reference("a+")("aaa") and not regex_reference("a+")("ab")
     ref = lark_reference('start: "x"+')
     assert ref("xx") and not ref("y")
+
+
+# -- instances() and schemas ----------------------------------------------------------------------
+
+ORDER = {
+    "type": "object",
+    "properties": {
+        "id": {"type": "integer", "minimum": 1, "maximum": 10**6},
+        "status": {"enum": ["new", "paid", "shipped"]},
+        "items": {
+            "type": "array",
+            "minItems": 1,
+            "maxItems": 4,
+            "items": {
+                "type": "object",
+                "properties": {
+                    "sku": {"type": "string", "pattern": "^[A-Z]{3}-[0-9]{3}$"},
+                    "qty": {"type": "integer", "minimum": 1, "maximum": 99},
+                    "price": {"type": "number", "minimum": 0, "exclusiveMaximum": 1000},
+                },
+                "required": ["sku", "qty"],
+                "additionalProperties": False,
+            },
+        },
+        "note": {"type": ["string", "null"], "maxLength": 20},
+    },
+    "required": ["id", "status", "items"],
+}
+
+
+@SETTINGS
+@given(data=st.data())
+def test_instances_are_valid(data: st.DataObject) -> None:
+    import jsonschema
+
+    value = data.draw(instances(ORDER))
+    jsonschema.validate(value, ORDER)
+
+
+def test_instances_vary_and_reach_every_enum_value() -> None:
+    seen: list = []
+
+    @settings(max_examples=150, deadline=None, database=None)
+    @given(instances(ORDER))
+    def collect(value) -> None:
+        seen.append(value)
+
+    collect()
+    distinct = {json.dumps(v, sort_keys=True) for v in seen}
+    assert len(distinct) > 60
+    assert {v["status"] for v in seen} == {"new", "paid", "shipped"}
+    assert any("note" in v for v in seen) and any("note" not in v for v in seen)
+    assert any(v.get("note") is None and "note" in v for v in seen)
+    assert any(len(v["items"]) > 1 for v in seen)
+    assert any(set(v) - set(ORDER["properties"]) for v in seen)  # extra keys are allowed here
+
+
+def test_instances_of_a_pydantic_model() -> None:
+    pydantic = pytest.importorskip("pydantic")
+
+    class Point(pydantic.BaseModel):
+        x: int = pydantic.Field(ge=0, le=9)
+        tag: str = pydantic.Field(max_length=3)
+
+    @settings(max_examples=scaled(20), deadline=None, database=None)
+    @given(instances(Point))
+    def check(point) -> None:
+        assert isinstance(point, Point) and 0 <= point.x <= 9 and len(point.tag) <= 3
+
+    check()
+
+
+def test_instances_refuse_bad_schemas() -> None:
+    with pytest.raises(gl.SchemaError, match="unsatisfiable"):
+        instances({"type": "integer", "minimum": 3, "maximum": 1})
+    with pytest.raises(TypeError, match="pydantic"):
+        instances(int)
+
+
+def test_schema_reference() -> None:
+    accepts = schema_reference(ORDER)
+    good = {"id": 3, "status": "new", "items": [{"sku": "ABC-123", "qty": 2}]}
+    assert accepts(json.dumps(good))
+    assert not accepts(json.dumps({**good, "status": "lost"}))
+    assert not accepts('{"id": 3, "id": 4, "status": "new", "items": []}')  # repeated key
+    assert not accepts("{")
+    dates = schema_reference({"type": "string", "format": "date"})
+    assert dates('"2024-02-29"') and not dates('"2023-02-29"')  # format checking is on
+
+
+def test_masks_sound_on_a_schema() -> None:
+    assert_masks_sound(
+        gl.Grammar.from_json_schema(ORDER), gpt2(), reference=schema_reference(ORDER), samples=6,
+        max_steps=400, stop_probability=0.5,
+    )  # fmt: skip
+
+
+def test_masks_complete_on_a_schema() -> None:
+    assert_masks_complete(
+        gl.Grammar.from_json_schema(ORDER), gpt2(), tokenize=gpt2_encode(), examples=10
+    )
