@@ -340,6 +340,7 @@ def inline(rules: Mapping[str, Expr], start: str, limit: int) -> dict[str, Expr]
     graph = {name: sorted(set(refs(body))) for name, body in rules.items()}
     result: dict[str, Expr] = {}
     inlined: dict[str, Expr] = {}
+    depths: dict[int, int] = {}
     # Strongly connected components come out callees first, so bodies are final when used.
     for group in _strongly_connected(graph):
         for name in group:
@@ -349,9 +350,30 @@ def inline(rules: Mapping[str, Expr], start: str, limit: int) -> dict[str, Expr]
                 name != start
                 and name not in recursive
                 and (uses.get(name, 0) <= 1 or size(body) <= limit)
+                and _depth(body, depths) <= MAX_INLINE_DEPTH
             ):
                 inlined[name] = body
     return {n: result[n] for n in rules if n not in inlined}
+
+
+MAX_INLINE_DEPTH = 100
+"""Rules whose body nests deeper stay rules: a chain of rules each used once (a long
+right-linear grammar) would otherwise fold into one expression too deep for Python's stack."""
+
+
+def _depth(expr: Expr, memo: dict[int, int]) -> int:
+    """Nesting depth of ``expr`` (``memo`` by node id: shared subtrees are measured once)."""
+    known = memo.get(id(expr))
+    if known is not None:
+        return known
+    if isinstance(expr, (Seq, Alt)):
+        depth = 1 + max((_depth(i, memo) for i in expr.items), default=0)
+    elif isinstance(expr, Repeat):
+        depth = 1 + _depth(expr.item, memo)
+    else:
+        depth = 0
+    memo[id(expr)] = depth
+    return depth
 
 
 def _strongly_connected(graph: Mapping[str, list[str]]) -> list[list[str]]:
