@@ -248,6 +248,66 @@ def _trim(
     return out_next, out_calls, out_accept
 
 
+_HASH_WEIGHTS = np.random.default_rng(0x6A09E667).integers(
+    1, 2**63, size=1024, dtype=np.uint64
+) | np.uint64(1)  # odd 64-bit multipliers, one per signature column
+
+
+def _refine(table: np.ndarray, block: np.ndarray) -> np.ndarray:
+    """Moore refinement of the partition ``block`` under the transition ``table`` (column value
+    ``n`` = dead). Rounds compare 64-bit hashes of the signatures (a sort of one integer per
+    state instead of a row sort); the fixed point is then verified exactly, and the exact row
+    sort takes over in the (astronomically unlikely) case of a hash collision."""
+    n, width = table.shape
+    if n == 0:
+        return block
+    initial = block
+    if width + 1 <= len(_HASH_WEIGHTS):
+        weights = _HASH_WEIGHTS[: width + 1]
+        count = len(np.unique(block))
+        with np.errstate(over="ignore"):
+            while True:
+                extended = np.append(block, -1).astype(np.uint64)
+                hashed = extended[table] * weights[1:]
+                keys = hashed.sum(axis=1, dtype=np.uint64) + block.astype(np.uint64) * weights[0]
+                _, new_block = np.unique(keys, return_inverse=True)
+                new_block = new_block.reshape(-1).astype(np.int64)
+                new_count = int(new_block.max()) + 1
+                block = new_block
+                if new_count == count:
+                    break
+                count = new_count
+        if _is_stable(table, block, initial):
+            return block
+    return _refine_exact(table, initial)
+
+
+def _is_stable(table: np.ndarray, block: np.ndarray, initial: np.ndarray) -> bool:
+    """Whether ``block`` refines ``initial`` and every state's successor blocks equal its block
+    representative's (then it is the coarsest such partition: Moore rounds only split)."""
+    _, first = np.unique(block, return_index=True)
+    rep = first[block]
+    if not np.array_equal(initial, initial[rep]):
+        return False
+    extended = np.append(block, -1)
+    signature = extended[table]
+    return bool(np.array_equal(signature, signature[rep]))
+
+
+def _refine_exact(table: np.ndarray, block: np.ndarray) -> np.ndarray:
+    count = len(np.unique(block))
+    while True:
+        extended = np.append(block, -1)
+        signature = np.concatenate([block[:, None], extended[table]], axis=1)
+        _, new_block = np.unique(signature, axis=0, return_inverse=True)
+        new_block = new_block.reshape(-1)
+        new_count = int(new_block.max()) + 1
+        block = new_block
+        if new_count == count:
+            return block
+        count = new_count
+
+
 def _minimise(
     name: str,
     next_by_class: list[dict[int, int]],
@@ -267,18 +327,7 @@ def _minimise(
             table[s, c] = t
         for r, t in calls[s].items():
             table[s, callee_col[r]] = t
-    block = np.asarray(accepting, dtype=np.int64)
-    count = len(np.unique(block))
-    while True:
-        extended = np.append(block, -1)
-        signature = np.concatenate([block[:, None], extended[table]], axis=1)
-        _, new_block = np.unique(signature, axis=0, return_inverse=True)
-        new_block = new_block.reshape(-1)
-        new_count = int(new_block.max()) + 1 if n else 0
-        block = new_block
-        if new_count == count:
-            break
-        count = new_count
+    block = _refine(table, np.asarray(accepting, dtype=np.int64))
     # Renumber blocks so the start state's block is 0, others in order of first appearance.
     renum: dict[int, int] = {int(block[0]): 0}
     for s in range(n):

@@ -1,0 +1,516 @@
+"""Token-mask benchmark: grammarlib side by side with xgrammar and llguidance, in one run.
+
+``python -m grammarlib bench`` (or ``python benchmarks/bench_masks.py``). Two workloads, each
+replaying JSON documents token by token with a real tokenizer (Llama 3 by default): at every step
+each engine fills its next-token bitmask (timed), the document's token is checked to be set in
+that mask, and the token is accepted; the end-of-sequence token closes each document.
+
+* ``grammar``: a generic JSON grammar (grammarlib: the Lark grammar :data:`JSON_LARK`; xgrammar:
+  its builtin JSON grammar; llguidance: the schema ``{}``), the four documents of ``bench_data/``
+  each spelled as ``json.dumps(v)`` and ``json.dumps(v, indent=2)``.
+* ``schema``: each document against its own JSON Schema (``bench_data/<name>.schema.json``: required
+  properties, enums, patterns, string lengths, integer and number bounds, ``$ref``, ``anyOf``),
+  the document spelled as ``json.dumps(v)`` (``", "`` and ``": "``). grammarlib compiles with its
+  default whitespace policy (``dumps``: an optional single space after ``,`` and ``:``); the
+  peers cannot express an optional space, so they get exactly ``", "`` / ``": "`` and no other
+  whitespace (xgrammar ``any_whitespace=False, separators=(", ", ": ")``; llguidance
+  ``whitespace_flexible: false, item_separator: ", ", key_separator: ": "``). Every schema sets
+  ``additionalProperties: false`` so that the three engines enforce the same objects.
+
+"First mask" is compiling the grammar or schema plus filling the first bitmask, with each engine's
+tokenizer preprocessing done beforehand; for grammarlib the tokenizer's vocabulary index is
+built but the grammar's frame masks are cold (a fresh disk cache and empty in-process caches for
+every run) unless ``--warm-grammar``. Its median over ``--repeat`` runs is reported (for the
+schema workload: the mean over schemas of the per-schema medians, and each schema's median in a
+second table). Peers that are not installed are left out with a line saying so.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import importlib.metadata
+import importlib.resources
+import json
+import platform
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+__all__ = [
+    "ENGINES",
+    "JSON_LARK",
+    "WORKLOADS",
+    "Case",
+    "RefusedToken",
+    "cases",
+    "format_tables",
+    "load_tokenizer",
+    "main",
+    "run",
+]
+
+ENGINES = ("grammarlib", "xgrammar", "llguidance")
+WORKLOADS = ("grammar", "schema")
+
+# JSON (RFC 8259) with whitespace between tokens, as in json.dumps output of any indentation.
+JSON_LARK = r"""
+start: _ws value _ws
+?value: object | array | STRING | NUMBER | "true" | "false" | "null"
+object: "{" _ws (pair (_ws "," _ws pair)*)? _ws "}"
+pair: STRING _ws ":" _ws value
+array: "[" _ws (value (_ws "," _ws value)*)? _ws "]"
+_ws: /[ \t\n\r]*/
+STRING: /"([^"\\\x00-\x1f]|\\["\\\/bfnrt]|\\u[0-9a-fA-F]{4})*"/
+NUMBER: /-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?/
+"""
+
+_SCHEMA_SUFFIX = ".schema.json"
+
+
+@dataclass(frozen=True)
+class Case:
+    """One thing to compile (the generic JSON grammar when ``schema`` is None, else a JSON
+    Schema) and the documents replayed against it."""
+
+    name: str
+    schema: dict[str, Any] | None
+    documents: tuple[str, ...]
+
+
+def _data_files() -> dict[str, tuple[Any, Any]]:
+    """``name -> (document value, schema)`` for every document in ``bench_data/``."""
+    data = importlib.resources.files(__package__ or "grammarlib.integrations") / "bench_data"
+    out: dict[str, tuple[Any, Any]] = {}
+    for entry in sorted(data.iterdir(), key=lambda e: e.name):
+        if not entry.name.endswith(".json") or entry.name.endswith(_SCHEMA_SUFFIX):
+            continue
+        name = entry.name.removesuffix(".json")
+        schema = data / (name + _SCHEMA_SUFFIX)
+        out[name] = (
+            json.loads(entry.read_text(encoding="utf-8")),
+            json.loads(schema.read_text(encoding="utf-8")) if schema.is_file() else None,
+        )
+    if not out:
+        raise FileNotFoundError(f"no benchmark documents in {data}")
+    return out
+
+
+def cases(workload: str, only: Sequence[str] | None = None) -> list[Case]:
+    """The cases of ``workload`` (``"grammar"`` or ``"schema"``); ``only``: keep just the
+    documents with these names (``catalog``, ``config``, ``geo``, ``github_issue``)."""
+    files = _data_files()
+    if only is not None:
+        unknown = sorted(set(only) - set(files))
+        if unknown:
+            raise ValueError(f"unknown benchmark documents {unknown}; known: {sorted(files)}")
+        files = {k: v for k, v in files.items() if k in only}
+    if workload == "grammar":
+        docs = []
+        for value, _ in files.values():
+            docs.append(json.dumps(value, ensure_ascii=False))
+            docs.append(json.dumps(value, indent=2, ensure_ascii=False))
+        return [Case("json", None, tuple(docs))]
+    if workload == "schema":
+        missing = [name for name, (_, schema) in files.items() if schema is None]
+        if missing:
+            raise FileNotFoundError(f"no {_SCHEMA_SUFFIX} for benchmark documents {missing}")
+        return [
+            Case(name, schema, (json.dumps(value, ensure_ascii=False),))
+            for name, (value, schema) in files.items()
+        ]
+    raise ValueError(f"unknown workload {workload!r}; use one of {WORKLOADS}")
+
+
+class RefusedToken(Exception):
+    """An engine's mask or matcher refused a token of a document that it should accept."""
+
+
+def _bit(bitmask: Any, token: int) -> bool:
+    """Whether ``token`` is set in row 0 of a packed int32 bitmask (numpy array or tensor)."""
+    return bool((int(bitmask[0, token >> 5]) >> (token & 31)) & 1)
+
+
+class _Engine:
+    """One engine's compile + first mask and replay, behind a common interface."""
+
+    name: str
+
+    def first_mask(self, case: Case) -> float:
+        """Compile ``case`` and fill the first bitmask; seconds. Keeps the compiled form."""
+        raise NotImplementedError
+
+    def replay(self, case: Case, ids: list[int], eos: int) -> list[float]:
+        """Fill, check and accept along ``ids`` then EOS with the compiled ``case``; the fill
+        times in seconds. Raises :class:`RefusedToken` when a token is not allowed."""
+        raise NotImplementedError
+
+
+class _Grammarlib(_Engine):
+    name = "grammarlib"
+
+    def __init__(self, hf_tokenizer: Any, warm_grammar: bool, scratch: Path):
+        import grammarlib as gl
+
+        self.gl = gl
+        self.info = gl.TokenizerInfo.from_huggingface(hf_tokenizer)
+        self.warm_grammar = warm_grammar
+        self.scratch = scratch
+        self.compiled: dict[str, Any] = {}
+
+    def first_mask(self, case: Case) -> float:
+        from grammarlib import compiler
+        from grammarlib.masks import cache, store
+
+        gl = self.gl
+        compiler.vocab_index(self.info)  # tokenizer preprocessing, as the peers' tokenizer setup
+        if not self.warm_grammar:  # forget every grammar-dependent result, in memory and on disk
+            compiler._cache.clear()
+            store._shared.clear()
+            cache.set_cache_dir(tempfile.mkdtemp(dir=self.scratch))
+        t0 = time.perf_counter()
+        if case.schema is None:
+            grammar = gl.Grammar.from_lark(JSON_LARK)
+        else:
+            grammar = gl.Grammar.from_json_schema(case.schema)
+        compiled = gl.compile(grammar, self.info)
+        bitmask = gl.allocate_token_bitmask(1, self.info.vocab_size)
+        compiled.matcher().fill_next_token_bitmask(bitmask)
+        elapsed = time.perf_counter() - t0
+        self.compiled[case.name] = compiled
+        return elapsed
+
+    def replay(self, case: Case, ids: list[int], eos: int) -> list[float]:
+        m = self.compiled[case.name].matcher()
+        bitmask = self.gl.allocate_token_bitmask(1, self.info.vocab_size)
+        times = []
+        for i, token in enumerate([*ids, eos]):
+            t0 = time.perf_counter()
+            m.fill_next_token_bitmask(bitmask)
+            times.append(time.perf_counter() - t0)
+            if not _bit(bitmask, token) or not m.accept_token(token):
+                raise RefusedToken(f"grammarlib refuses token {token} at step {i} of {case.name}")
+        return times
+
+
+class _XGrammar(_Engine):
+    name = "xgrammar"
+
+    def __init__(self, hf_tokenizer: Any):
+        import xgrammar as xgr
+
+        self.xgr = xgr
+        self.info = xgr.TokenizerInfo.from_huggingface(hf_tokenizer)
+        self.compiled: dict[str, Any] = {}
+
+    def first_mask(self, case: Case) -> float:
+        xgr = self.xgr
+        t0 = time.perf_counter()
+        compiler = xgr.GrammarCompiler(self.info, cache_enabled=False)
+        if case.schema is None:
+            compiled = compiler.compile_builtin_json_grammar()
+        else:
+            compiled = compiler.compile_json_schema(
+                case.schema, any_whitespace=False, separators=(", ", ": "), strict_mode=True
+            )
+        bitmask = xgr.allocate_token_bitmask(1, self.info.vocab_size)
+        xgr.GrammarMatcher(compiled).fill_next_token_bitmask(bitmask)
+        elapsed = time.perf_counter() - t0
+        self.compiled[case.name] = compiled
+        return elapsed
+
+    def replay(self, case: Case, ids: list[int], eos: int) -> list[float]:
+        xgr = self.xgr
+        m = xgr.GrammarMatcher(self.compiled[case.name])
+        bitmask = xgr.allocate_token_bitmask(1, self.info.vocab_size)
+        times = []
+        for i, token in enumerate([*ids, eos]):
+            t0 = time.perf_counter()
+            m.fill_next_token_bitmask(bitmask)
+            times.append(time.perf_counter() - t0)
+            if not _bit(bitmask, token) or not m.accept_token(token):
+                raise RefusedToken(f"xgrammar refuses token {token} at step {i} of {case.name}")
+        return times
+
+
+# llguidance options giving exactly json.dumps' default spacing and no other whitespace.
+LLGUIDANCE_DUMPS = {"whitespace_flexible": False, "item_separator": ", ", "key_separator": ": "}
+
+
+class _LLGuidance(_Engine):
+    name = "llguidance"
+
+    def __init__(self, hf_tokenizer: Any):
+        import llguidance
+        import llguidance.hf
+        import llguidance.numpy
+
+        self.llg = llguidance
+        self.tokenizer = llguidance.hf.from_tokenizer(hf_tokenizer)
+        self.grammars: dict[str, str] = {}
+
+    def _grammar(self, case: Case) -> str:
+        if case.schema is None:  # generic JSON, llguidance's default (flexible) whitespace
+            return self.llg.LLMatcher.grammar_from_json_schema({})
+        return self.llg.LLMatcher.grammar_from_json_schema(
+            case.schema,
+            overrides=LLGUIDANCE_DUMPS,  # type: ignore[arg-type]
+        )
+
+    def first_mask(self, case: Case) -> float:
+        llg = self.llg
+        t0 = time.perf_counter()
+        grammar = self._grammar(case)
+        m = llg.LLMatcher(self.tokenizer, grammar)
+        bitmask = llg.numpy.allocate_token_bitmask(1, self.tokenizer.vocab_size)
+        llg.numpy.fill_next_token_bitmask(m, bitmask)
+        elapsed = time.perf_counter() - t0
+        if m.is_error():
+            raise RuntimeError(f"llguidance cannot compile {case.name}: {m.get_error()}")
+        self.grammars[case.name] = grammar
+        return elapsed
+
+    def replay(self, case: Case, ids: list[int], eos: int) -> list[float]:
+        llg = self.llg
+        m = llg.LLMatcher(self.tokenizer, self.grammars[case.name])
+        bitmask = llg.numpy.allocate_token_bitmask(1, self.tokenizer.vocab_size)
+        times = []
+        for i, token in enumerate([*ids, eos]):
+            t0 = time.perf_counter()
+            llg.numpy.fill_next_token_bitmask(m, bitmask)
+            times.append(time.perf_counter() - t0)
+            if not _bit(bitmask, token) or not m.consume_token(token):
+                raise RefusedToken(
+                    f"llguidance refuses token {token} at step {i} of {case.name}: {m.get_error()}"
+                )
+        return times
+
+
+def _make_engine(name: str, hf: Any, warm_grammar: bool, scratch: Path) -> _Engine:
+    if name == "grammarlib":
+        return _Grammarlib(hf, warm_grammar, scratch)
+    if name == "xgrammar":
+        return _XGrammar(hf)
+    if name == "llguidance":
+        return _LLGuidance(hf)
+    raise ValueError(f"unknown engine {name!r}; use some of {ENGINES}")
+
+
+def _version(dist: str) -> str | None:
+    try:
+        return importlib.metadata.version(dist)
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
+
+def load_tokenizer(name: str) -> Any:
+    """A transformers tokenizer for the vocabulary ``name`` (``llama-bpe``, ``gpt-2``, ...), from
+    :func:`grammarlib.masks.assets.tokenizer_json_dir` (no hub access)."""
+    import transformers
+
+    from grammarlib.masks import assets
+
+    directory = assets.tokenizer_json_dir(name)
+    if directory is None:
+        raise FileNotFoundError(f"no tokenizer.json for vocabulary {name!r}")
+    return transformers.AutoTokenizer.from_pretrained(str(directory))
+
+
+@contextlib.contextmanager
+def _grammarlib_cache_restored() -> Iterator[None]:
+    """Put grammarlib's disk-cache setting back as it was (cold runs point it elsewhere)."""
+    from grammarlib.masks import cache
+
+    saved = cache._override
+    try:
+        yield
+    finally:
+        cache._override = saved
+
+
+def _run_engine(
+    engine: _Engine, todo: list[Case], encoded: dict[str, list[list[int]]], eos: int, repeat: int
+) -> dict[str, Any]:
+    """Compile + first mask ``repeat`` times per case, then replay each case's documents once."""
+    by_case: dict[str, float] = {}
+    first_runs: list[float] = []
+    times: list[float] = []
+    for case in todo:
+        firsts = [engine.first_mask(case) for _ in range(repeat)]
+        by_case[case.name] = 1e3 * statistics.median(firsts)
+        first_runs.append(1e3 * firsts[0])
+        for ids in encoded[case.name]:
+            times += engine.replay(case, ids, eos)
+    us = np.array(times) * 1e6
+    return {
+        "first_mask_ms": statistics.fmean(by_case.values()),
+        "first_run_ms": statistics.fmean(first_runs),
+        "first_mask_ms_by_case": by_case,
+        "p50_us": float(np.percentile(us, 50)),
+        "p99_us": float(np.percentile(us, 99)),
+        "mean_us": float(us.mean()),
+        "masks": len(times),
+        "allowed": len(times),  # every replayed token was set in its mask and accepted
+    }
+
+
+def run(
+    workloads: Sequence[str] = WORKLOADS,
+    tokenizer_name: str = "llama-bpe",
+    engines: Sequence[str] = ENGINES,
+    repeat: int = 3,
+    *,
+    warm_grammar: bool = False,
+    documents: Sequence[str] | None = None,
+    log: Callable[[str], None] | None = None,
+) -> dict[str, Any]:
+    """Run the benchmark and return its results (see :func:`main` for the printed form).
+
+    ``documents`` keeps only those benchmark documents (by name). Peers that cannot be imported
+    are listed under ``"skipped"``; an engine that fails to compile a case or refuses a token
+    gets ``{"error": message}`` instead of numbers.
+    """
+    if repeat < 1:
+        raise ValueError(f"repeat must be at least 1, got {repeat}")
+    for name in engines:
+        if name not in ENGINES:
+            raise ValueError(f"unknown engine {name!r}; use some of {ENGINES}")
+    plan = {w: cases(w, documents) for w in workloads}
+    say = log or (lambda _msg: None)
+    hf = load_tokenizer(tokenizer_name)
+    eos = hf.eos_token_id
+    if eos is None:
+        raise ValueError(f"tokenizer {tokenizer_name!r} has no end-of-sequence token")
+    result: dict[str, Any] = {
+        "tokenizer": tokenizer_name,
+        "vocab_size": len(hf),
+        "machine": platform.processor() or platform.machine(),
+        "python": platform.python_version(),
+        "date": time.strftime("%Y-%m-%d"),
+        "repeat": repeat,
+        "warm_grammar": warm_grammar,
+        "versions": {name: _version(name) for name in engines},
+        "skipped": {},
+        "workloads": {},
+    }
+    with tempfile.TemporaryDirectory(prefix="grammarlib-bench-") as tmp:
+        made: list[_Engine] = []
+        for name in engines:
+            try:
+                made.append(_make_engine(name, hf, warm_grammar, Path(tmp)))
+            except ImportError as e:
+                result["skipped"][name] = f"not installed ({e})"
+                say(f"({name} is not installed; pip install -e '.[bench]')")
+        with _grammarlib_cache_restored():
+            for workload, case_list in plan.items():
+                encoded = {
+                    c.name: [hf.encode(d, add_special_tokens=False) for d in c.documents]
+                    for c in case_list
+                }
+                results: dict[str, Any] = {}
+                for engine in made:
+                    say(f"{workload}: {engine.name} ...")
+                    try:
+                        results[engine.name] = _run_engine(engine, case_list, encoded, eos, repeat)
+                    except Exception as e:  # a peer's refusal must not hide the others' numbers
+                        results[engine.name] = {"error": f"{type(e).__name__}: {e}"}
+                result["workloads"][workload] = {
+                    "cases": {
+                        c.name: {
+                            "documents": len(c.documents),
+                            "tokens": sum(len(ids) for ids in encoded[c.name]),
+                        }
+                        for c in case_list
+                    },
+                    "results": results,
+                }
+    return result
+
+
+_TITLES = {
+    "grammar": "generic JSON grammar, each document as json.dumps(v) and json.dumps(v, indent=2)",
+    "schema": "JSON Schema per document, document as json.dumps(v)",
+}
+
+
+def format_tables(result: dict[str, Any]) -> str:
+    """Markdown tables of ``result`` (from :func:`run`): one per workload, plus the first mask
+    of each schema for workloads with several cases."""
+    lines = []
+    for workload, data in result["workloads"].items():
+        case_info = data["cases"]
+        docs = sum(c["documents"] for c in case_info.values())
+        tokens = sum(c["tokens"] for c in case_info.values())
+        lines += [
+            "",
+            f"{workload} workload: {_TITLES.get(workload, workload)}; {result['tokenizer']} "
+            f"tokenizer ({result['vocab_size']} tokens), {docs} documents, {tokens} tokens, "
+            f"{result['machine']}, {result['date']}",
+        ]
+        header = ("engine", "first mask ms", "(1st run)", "p50 us", "p99 us", "mean us", "masks")
+        lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+        for name, r in data["results"].items():
+            if "error" in r:
+                lines.append(f"| {name} | failed: {r['error']} |")
+                continue
+            numbers = (r[k] for k in ("first_mask_ms", "first_run_ms", "p50_us", "p99_us"))
+            cells = [f"{x:.1f}" for x in numbers] + [f"{r['mean_us']:.1f}", str(r["masks"])]
+            lines.append(f"| {name} | " + " | ".join(cells) + " |")
+        if len(case_info) > 1:
+            names = list(case_info)
+            lines += [
+                "",
+                f"{workload} workload, compile + first mask per case, ms (median of "
+                f"{result['repeat']}):",
+                "| engine | " + " | ".join(names) + " |",
+                "|" + "---|" * (len(names) + 1),
+            ]
+            for name, r in data["results"].items():
+                if "error" not in r:
+                    by_case = r["first_mask_ms_by_case"]
+                    lines.append(
+                        f"| {name} | " + " | ".join(f"{by_case[n]:.1f}" for n in names) + " |"
+                    )
+    for name, why in result["skipped"].items():
+        lines.append(f"({name} left out: {why})")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m grammarlib bench``: run, print the tables, optionally write JSON. Exit
+    status 1 when an engine failed on some workload."""
+    parser = argparse.ArgumentParser(
+        prog="python -m grammarlib bench", description=(__doc__ or "").split("\n\n")[0]
+    )
+    parser.add_argument("--workload", choices=(*WORKLOADS, "all"), default="all")
+    parser.add_argument("--tokenizer", default="llama-bpe", help="vocabulary name (llama-bpe)")
+    parser.add_argument("--repeat", type=int, default=3, help="first-mask repetitions (median)")
+    parser.add_argument("--warm-grammar", action="store_true", help="keep grammarlib's frame cache")
+    parser.add_argument("--json", type=Path, metavar="PATH", help="also write the results here")
+    args = parser.parse_args(argv)
+    if args.repeat < 1:
+        parser.error("--repeat must be at least 1")
+    workloads = WORKLOADS if args.workload == "all" else (args.workload,)
+    result = run(
+        workloads,
+        args.tokenizer,
+        repeat=args.repeat,
+        warm_grammar=args.warm_grammar,
+        log=lambda msg: print(msg, file=sys.stderr, flush=True),
+    )
+    print(format_tables(result))
+    if args.json is not None:
+        args.json.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    failed = any("error" in r for w in result["workloads"].values() for r in w["results"].values())
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
