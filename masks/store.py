@@ -31,11 +31,13 @@ from grammarlib.automata import Automaton
 from grammarlib.runtime import BOTTOM, Runtime, State
 
 from .bitmask import bitmask_width
-from .cache import frame_signature, load_arrays, save_arrays
+from .cache import FrameSignatures, load_arrays, save_arrays
 from .progress import Progress
 from .vocab import VocabIndex
 
 REJECT, ACCEPT, UNCERTAIN = 0, 1, 2
+CLASSIFY_BATCH = 8
+"""Frames classified together when one must be computed (see :meth:`MaskStore.frame_mask`)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,6 +95,7 @@ class MaskStore:
         self.plain = plain
         self._frames: dict[int, FrameMask] = {}
         self._follow: dict[str, int] | None = None
+        self._signatures: FrameSignatures | None = None
         self._masks: OrderedDict[State, np.ndarray] = OrderedDict()
         self._node_cache: dict = {}
         self._verdicts: dict[tuple[int, bytes], tuple[bool, tuple[int, ...]]] = {}
@@ -105,23 +108,54 @@ class MaskStore:
 
     def frame_mask(self, frame: int) -> FrameMask:
         """The classification of ``frame``: from memory, from a frame with the same signature
-        (this process or the disk cache), or computed and then cached."""
+        (this process or the disk cache), or computed and then cached.
+
+        A frame that must be computed is computed together with up to ``CLASSIFY_BATCH - 1``
+        uncached frames near it (breadth-first along byte edges: the frames the output is about
+        to reach), which costs little more than one frame alone."""
         mask = self._frames.get(frame)
         if mask is not None:
             return mask
-        key = None
-        if self.tokenizer_key:
-            # The FOLLOW set is context from outside the region the signature covers.
-            signature = frame_signature(self.automaton, frame, self.follow_bytes(frame))
-            key = (self.tokenizer_key, signature)
-            mask = _shared_get(key)
-            if mask is None:
-                mask = self._load(key)
-        if mask is None:
-            mask = self._classify(frame)
+        mask = self._cached(frame)
+        if mask is not None:
+            return mask
+        batch = [frame]
+        seen = {frame}
+        i = 0
+        while i < len(batch) and len(batch) < CLASSIFY_BATCH:
+            for target in self.automaton.byte_next[batch[i]].values():
+                if target not in seen and len(batch) < CLASSIFY_BATCH:
+                    seen.add(target)
+                    if target not in self._frames and self._cached(target) is None:
+                        batch.append(target)
+            i += 1
+        for f, computed in zip(batch, self._classify_batch(batch), strict=True):
+            key = self._key(f)
             if key is not None:
-                self._save(key, mask)
-        if key is not None:
+                self._save(key, computed)
+                _shared_put(key, computed)
+            self._frames[f] = computed
+        return self._frames[frame]
+
+    def _key(self, frame: int) -> tuple[str, str] | None:
+        """The cache key of ``frame``: the tokenizer and the frame's region signature."""
+        if not self.tokenizer_key:
+            return None
+        if self._signatures is None:
+            self._signatures = FrameSignatures(self.automaton)
+        # The FOLLOW set is context from outside the region the signature covers.
+        return (self.tokenizer_key, self._signatures(frame, self.follow_bytes(frame)))
+
+    def _cached(self, frame: int) -> FrameMask | None:
+        """``frame``'s classification from this process or the disk cache, if there."""
+        key = self._key(frame)
+        if key is None:
+            return None
+        mask = _shared_get(key)
+        if mask is None:
+            mask = self._load(key)
+            if mask is None:
+                return None
             _shared_put(key, mask)
         self._frames[frame] = mask
         return mask
@@ -173,31 +207,44 @@ class MaskStore:
                 progress.advance()
 
     def _classify(self, frame: int) -> FrameMask:
+        return self._classify_batch([frame])[0]
+
+    def _classify_batch(self, frames: list[int]) -> list[FrameMask]:
+        """Classify several frames at once: the numpy simulation runs over (frame, token) pairs,
+        so its per-call overhead is shared; the trie walks stay per frame."""
         index = self.index
-        classes = np.full(index.size, REJECT, dtype=np.int8)
-        needs_walk = np.zeros(index.size, dtype=bool)
+        n = len(frames)
+        classes = np.full((n, index.size), REJECT, dtype=np.int8)
+        needs_walk = np.zeros((n, index.size), dtype=bool)
         table, plain, dead = self.table, self.plain, self.dead
+        starts = np.asarray(frames, dtype=np.int32)
         # Cheap first filter: the first byte must be one the frame can consume.
-        first_ok = _byte_mask_array(self.automaton.next_bytes[frame])
+        first_ok = np.stack([_byte_mask_array(self.automaton.next_bytes[f]) for f in frames])
         for length, positions, matrix in index.buckets:
-            rows = np.flatnonzero(first_ok[matrix[:, 0]])
+            which, rows = np.nonzero(first_ok[:, matrix[:, 0]])
             if rows.size == 0:
                 continue
-            states = np.full(rows.size, frame, dtype=np.int32)
+            states = starts[which]
             for i in range(length):
                 states = table[states, matrix[rows, i]]
                 alive = states != dead
                 if i == length - 1:
-                    classes[positions[rows[alive]]] = ACCEPT
+                    classes[which[alive], positions[rows[alive]]] = ACCEPT
                     break
                 branch = alive & ~plain[states]
                 if branch.any():
-                    needs_walk[positions[rows[branch]]] = True
+                    needs_walk[which[branch], positions[rows[branch]]] = True
                 keep = alive & ~branch
                 rows = rows[keep]
                 states = states[keep]
+                which = which[keep]
                 if rows.size == 0:
                     break
+        return [self._finish(f, classes[k], needs_walk[k]) for k, f in enumerate(frames)]
+
+    def _finish(self, frame: int, classes: np.ndarray, needs_walk: np.ndarray) -> FrameMask:
+        """The frame's classification once the numpy pass has run: walk the branching tokens."""
+        index = self.index
         returns: dict[int, tuple[int, ...]] = {}
         if needs_walk.any():
             self._walk(frame, classes, needs_walk, returns)

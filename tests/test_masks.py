@@ -316,3 +316,70 @@ def test_masks_on_deep_states_of_a_highly_ambiguous_grammar() -> None:
     for token in range(1, len(tokens)):
         assert bool(allowed[token]) == reference_allowed(m, token), tokens[token]
     assert allowed[tokens.index(b")")] and allowed[tokens.index(b"a)")]
+
+
+# -- frame signatures ----------------------------------------------------------------------------
+
+
+def _bfs_signature(automaton, frame: int) -> str:
+    """The reference: the whole reachable region serialised breadth-first from ``frame``."""
+    number = {frame: 0}
+    queue = [frame]
+    parts = []
+    for f in queue:
+        parts.append("A" if automaton.accepting[f] else "N")
+        for byte, target in sorted(automaton.byte_next[f].items()):
+            if target not in number:
+                number[target] = len(queue)
+                queue.append(target)
+            parts.append(f"{byte}>{number[target]}")
+        for callee, ret in automaton.calls[f]:
+            for target in (callee, ret):
+                if target >= 0 and target not in number:
+                    number[target] = len(queue)
+                    queue.append(target)
+            parts.append(f"c{number[callee]}r{number[ret] if ret >= 0 else -1}")
+        parts.append(";")
+    return ",".join(parts)
+
+
+def test_frame_signatures_identify_exactly_the_isomorphic_regions() -> None:
+    """The Merkle hash over strongly connected components partitions frames (within and across
+    grammars) exactly like serialising each frame's whole region: equal regions share a cache
+    entry, different ones never do."""
+    from grammarlib.masks.cache import FrameSignatures
+
+    sources = [
+        gl.Grammar.from_regex(r"a[0-9]{3}"),
+        gl.Grammar.from_regex(r"b[0-9]{3}|c[0-9]{4}"),
+        gl.Grammar.from_regex(r"(ab|cd)*x"),
+        gl.Grammar.from_lark('start: "(" start ")" | "x" | "[" start "]" start'),
+        gl.Grammar.from_lark('start: "<" start ">" | "x" | "[" start "]" start'),
+        gl.Grammar.from_json_schema({"type": "array", "items": {"type": "string", "maxLength": 3}}),
+        gl.Grammar.from_json_schema({"type": "string", "maxLength": 4}),
+    ]
+    by_new: dict[str, set[str]] = {}
+    by_old: dict[str, set[str]] = {}
+    for g in sources:
+        automaton = gl.compile(g).automaton
+        signatures = FrameSignatures(automaton)
+        for f in range(automaton.num_frames):
+            new, old = signatures.structure(f), _bfs_signature(automaton, f)
+            by_new.setdefault(new, set()).add(old)
+            by_old.setdefault(old, set()).add(new)
+    assert all(len(v) == 1 for v in by_new.values())
+    assert all(len(v) == 1 for v in by_old.values())
+    assert len(by_new) < sum(gl.compile(g).automaton.num_frames for g in sources)  # sharing
+
+
+def test_frame_signatures_of_a_long_chain() -> None:
+    """A string with a large maxLength is a chain of thousands of frames: no recursion limit."""
+    from grammarlib.masks.cache import FrameSignatures
+
+    automaton = gl.compile(
+        gl.Grammar.from_json_schema({"type": "string", "maxLength": 400})
+    ).automaton
+    signatures = FrameSignatures(automaton)
+    assert automaton.num_frames > 3000
+    hashes = {signatures(f, 0) for f in range(automaton.num_frames)}
+    assert len(hashes) == automaton.num_frames  # every position of the chain is distinct
