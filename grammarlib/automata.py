@@ -273,6 +273,8 @@ def _refine(table: np.ndarray, block: np.ndarray) -> np.ndarray:
                 _, new_block = np.unique(keys, return_inverse=True)
                 new_block = new_block.reshape(-1).astype(np.int64)
                 new_count = int(new_block.max()) + 1
+                if new_count < count:  # blocks merged: a hash collision; rounds only split
+                    return _refine_exact(table, initial)
                 block = new_block
                 if new_count == count:
                     break
