@@ -8,6 +8,7 @@ accepts, ``jsonschema`` validates.
 from __future__ import annotations
 
 import json
+import re
 import warnings
 from decimal import Decimal
 from functools import cache
@@ -19,7 +20,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import grammarlib as gl
-from grammarlib.jsonschema import SchemaError, decimal_range, integer_range
+from grammarlib.jsonschema import SchemaError, decimal_range, integer_range, schema_to_grammar
 
 SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -255,19 +256,50 @@ def test_decimal_range_exact() -> None:
 
 def test_string_length_counts_code_points_and_escapes() -> None:
     schema = {"type": "string", "minLength": 2, "maxLength": 2}
-    for text in ['"\\u00e9\\n"', '"é😀"', '"\\ud83d\\ude00x"', '"\\"\\\\"', '"\\/a"']:
+    for text in ['"\\u00e9\\n"', '"é😀"', '"\\ud83d\\ude00x"', '"\\"\\\\"']:
         assert accepts(schema, text), text
     for text in ['"\\u00e9"', '"abc"', '"\\ud83dx"', '"a\n"', '"\\x41a"']:
         assert not accepts(schema, text), text
+
+
+def test_escape_policies() -> None:
+    """``dumps`` (the default): escapes exactly where json.dumps (either ensure_ascii) writes
+    them, so ASCII text has one spelling; ``any``: every JSON escape."""
+    schema = {"type": "string", "maxLength": 3}
+    dumps = gl.compile(gl.Grammar.from_json_schema(schema))
+    anything = gl.compile(gl.Grammar.from_json_schema(schema, escapes="any"))
+    for cp in [*range(0x100), 0x2028, 0xFFFF, 0x10000, 0x10FFFF]:
+        if 0xD800 <= cp <= 0xDFFF:
+            continue
+        for text in {json.dumps(chr(cp)), json.dumps(chr(cp), ensure_ascii=False)}:
+            for compiled in (dumps, anything):
+                m = compiled.matcher()
+                assert m.accept_string(text) and m.can_terminate(), (hex(cp), text)
+    for text in ['"\\/"', '"\\u0041"', '"\\u000a"', '"\\u0022"', '"\\u005C"']:
+        assert not dumps.matcher().accept_string(text), text
+        m = anything.matcher()
+        assert m.accept_string(text) and m.can_terminate(), text
+    assert dumps.matcher().accept_string('"\\u00E9\\u00e9"')  # either hex case
+    keyed = gl.Grammar.from_json_schema(
+        {"type": "object", "properties": {"age": {"type": "integer"}}, "required": ["age"]}
+    )
+    assert gl.compile(keyed).matcher().forced_bytes() == b'{"age":'  # jump-forward material
+    with pytest.raises(ValueError, match="escapes"):
+        gl.Grammar.from_json_schema(schema, escapes="some")
 
 
 def test_extra_keys_never_spell_a_declared_key() -> None:
     schema = {"type": "object", "properties": {"ab": {"type": "integer"}}}
     assert accepts(schema, '{"ab":1,"abc":"x"}')
     assert accepts(schema, '{"a":"x"}')
-    for text in ['{"ab":"x"}', '{"ab":1,"ab":2}', '{"\\u0061b":"x"}', '{"a\\u0062":"x"}']:
+    for text in ['{"ab":"x"}', '{"ab":1,"ab":2}']:
         assert not accepts(schema, text), text
-    assert accepts(schema, '{"\\u0061b":1}')  # a declared key may be written with escapes
+    # With every escape allowed, an escaped spelling of a declared key is that key, not extra.
+    compiled = gl.compile(gl.Grammar.from_json_schema(schema, escapes="any"))
+    for text in ['{"\\u0061b":"x"}', '{"a\\u0062":"x"}']:
+        assert not compiled.matcher().accept_string(text), text
+    m = compiled.matcher()
+    assert m.accept_string('{"\\u0061b":1}') and m.can_terminate()
 
 
 def test_whitespace_policies() -> None:
@@ -305,6 +337,12 @@ def test_unsupported_keyword_names_keyword_and_pointer() -> None:
         ({"type": "number", "exclusiveMinimum": 1, "maximum": 1}, "no number"),
         ({"type": "array", "minItems": 3, "maxItems": 2}, "3 > 2"),
         ({"type": "string", "enum": [1, None]}, "enum"),
+        ({"allOf": [{"type": "string"}, {"type": "integer"}]}, "types exclude each other"),
+        ({"type": "object", "minProperties": 3, "maxProperties": 1}, "3 > maxProperties 1"),
+        ({"type": "integer", "multipleOf": 2, "minimum": 3, "maximum": 3}, "'multipleOf'"),
+        ({"type": "string", "pattern": "^a+$", "maxLength": 3, "not": {"pattern": "a"}}, "string"),
+        ({"not": {}}, "no value"),
+        ({"oneOf": [True, True]}, "no value"),
         ({"type": "object", "required": ["a"], "additionalProperties": False}, "'a' is forbidden"),
         ({"type": "object", "properties": {"a": False}, "required": ["a"]}, "'a' can have no"),
         (False, "false schema"),
@@ -317,17 +355,26 @@ def test_unsatisfiable_schemas_say_why(schema: Any, why: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "schema",
+    ("schema", "keyword"),
     [
-        {"oneOf": [{"type": "string"}, {"type": "string", "minLength": 2}]},
-        {"$ref": "http://example.com/x"},
-        {"$ref": "#/$defs/missing"},
-        {"allOf": [{"additionalProperties": False}, {"properties": {"a": True}}]},
-        {"type": "string", "pattern": "a(?=b)"},
+        ({"$ref": "http://example.com/x"}, "'$ref'"),
+        ({"$ref": "#/$defs/missing"}, "'$ref'"),
+        ({"type": "string", "pattern": "a(?=b)"}, "'pattern' at #"),
+        ({"type": "array", "uniqueItems": True}, "'uniqueItems' at #"),
+        ({"not": {"type": "array", "uniqueItems": True}}, "'not' at #/not"),
+        (
+            {"properties": {"d": {"type": "string", "format": "regex"}}},
+            "'format' at #/properties/d",
+        ),
+        ({"$schema": "http://json-schema.org/draft-07/schema#"}, "'$schema' at #"),
+        (
+            {"$defs": {"a": {"$ref": "#/$defs/a", "type": "integer"}}, "$ref": "#/$defs/a"},
+            "recursive",
+        ),
     ],
 )
-def test_refused_schemas(schema: Any) -> None:
-    with pytest.raises(SchemaError):
+def test_refused_schemas(schema: Any, keyword: str) -> None:
+    with pytest.raises(SchemaError, match=re.escape(keyword)):
         gl.Grammar.from_json_schema(schema)
 
 
@@ -386,3 +433,306 @@ def test_many_optional_properties_stay_small() -> None:
     schema = {"type": "object", "properties": {f"p{i}": {"type": "integer"} for i in range(40)}}
     assert accepts(schema, json.dumps({f"p{i}": i for i in range(0, 40, 7)} | {"zz": [1]}))
     assert not accepts(schema, json.dumps({"p7": 1, "p0": 2}))  # schema order
+
+
+# -- the wider keywords: exact both ways on random and targeted values -----------------------------
+
+
+@cache
+def _compiled_any(schema_text: str) -> gl.CompiledGrammar:
+    g = schema_to_grammar(json.loads(schema_text), property_order="any")
+    return gl.compile(g)
+
+
+def check_exact(schema: Any, v: Any) -> None:
+    """Both json.dumps spellings of ``v`` are accepted exactly when ``v`` is valid."""
+    checker = jsonschema.Draft202012Validator.FORMAT_CHECKER
+    valid = jsonschema.Draft202012Validator(schema, format_checker=checker).is_valid(v)
+    cg = _compiled_any(json.dumps(schema))
+    for text in dumps_forms(v)[:2]:
+        m = cg.matcher()
+        assert (m.accept_string(text) and m.can_terminate()) == valid, (text, valid)
+
+
+small_ints = st.integers(-12, 12)
+short_text = st.text(alphabet="abxy1_é", max_size=4)
+scalars = st.none() | st.booleans() | small_ints | short_text | small_ints.map(lambda n: n / 4)
+small_values = st.recursive(
+    scalars,
+    lambda c: st.lists(c, max_size=4) | st.dictionaries(st.sampled_from("abcxy"), c, max_size=4),
+    max_leaves=8,
+)
+objects = st.dictionaries(
+    st.sampled_from(["a", "b", "c", "x1", "xy", "y", "é"]), scalars, max_size=4
+)
+arrays = st.lists(st.sampled_from([0, 1, 2, "a", "b", None, True, 2.5]), max_size=5)
+
+KEYWORD_CASES = {
+    "multipleOf": ({"type": "number", "multipleOf": 0.75, "maximum": 6}, scalars),
+    "not multipleOf": ({"type": "integer", "multipleOf": 3, "not": {"multipleOf": 2}}, scalars),
+    "not string": ({"not": {"type": "string", "maxLength": 2}}, small_values),
+    "not required": ({"not": {"required": ["a"]}}, objects),
+    "not enum": ({"not": {"enum": ["a", 1, None]}}, scalars),
+    "not additionalProperties": (
+        {"not": {"properties": {"a": {}}, "additionalProperties": {"type": "integer"}}},
+        objects,
+    ),
+    "not patternProperties": ({"not": {"patternProperties": {"^x": {"type": "null"}}}}, objects),
+    "not propertyNames": ({"not": {"propertyNames": {"pattern": "^[ab]"}}}, objects),
+    "not const object": ({"not": {"enum": [{"a": 1, "b": None}, [1, "a"]]}}, objects | arrays),
+    "not not": (
+        {"not": {"not": {"additionalProperties": False, "propertyNames": {"maxLength": 1}}}},
+        objects,
+    ),
+    "if then else": (
+        {
+            "if": {"properties": {"a": {"const": 1}}, "required": ["a"]},
+            "then": {"properties": {"b": {"type": "integer"}}},
+            "else": {"properties": {"b": {"type": "string"}}},
+        },
+        objects,
+    ),
+    "if on numbers": (
+        {"if": {"minimum": 0}, "then": {"multipleOf": 2}, "else": {"maximum": -5}},
+        scalars,
+    ),
+    "oneOf overlap": ({"oneOf": [{"type": "integer"}, {"minimum": 2}]}, scalars),
+    "oneOf strings": (
+        {"oneOf": [{"minLength": 2}, {"pattern": "^a"}], "type": "string"},
+        short_text,
+    ),
+    "anyOf objects": (
+        {"anyOf": [{"required": ["a"]}, {"properties": {"b": {"type": "null"}}}]},
+        objects,
+    ),
+    "patternProperties": (
+        {
+            "patternProperties": {"^x": {"type": "integer"}, "y$": {"type": "string"}},
+            "properties": {"a": {"type": "boolean"}},
+            "additionalProperties": {"type": "null"},
+        },
+        objects,
+    ),
+    "propertyNames": ({"propertyNames": {"maxLength": 1, "pattern": "^[a-c]"}}, objects),
+    "min/maxProperties": (
+        {"properties": {"a": {}, "b": {}}, "minProperties": 1, "maxProperties": 2},
+        objects,
+    ),
+    "dependentRequired": ({"dependentRequired": {"a": ["b"], "c": ["a"]}}, objects),
+    "dependentSchemas": (
+        {"dependentSchemas": {"a": {"properties": {"b": {"type": "integer"}}, "required": ["b"]}}},
+        objects,
+    ),
+    "contains": ({"contains": {"type": "integer"}, "minContains": 2, "maxContains": 3}, arrays),
+    "contains with items": (
+        {"items": {"type": ["integer", "string"]}, "contains": {"const": "a"}},
+        arrays,
+    ),
+    "uniqueItems": ({"items": {"enum": [1, 2, "a", True]}, "uniqueItems": True}, arrays),
+    "unevaluatedProperties": (
+        {
+            "properties": {"a": {}},
+            "anyOf": [{"properties": {"b": {"type": "integer"}}}, {"required": ["c"]}],
+            "unevaluatedProperties": False,
+        },
+        objects,
+    ),
+    "unevaluatedProperties schema": (
+        {"allOf": [{"properties": {"a": {}}}], "unevaluatedProperties": {"type": "string"}},
+        objects,
+    ),
+    "unevaluatedItems": (
+        {
+            "prefixItems": [{"type": "integer"}],
+            "contains": {"type": "string"},
+            "unevaluatedItems": False,
+        },
+        arrays,
+    ),
+    "pattern with lengths": (
+        {"type": "string", "pattern": "^[ab1]+$", "minLength": 2, "maxLength": 3},
+        short_text,
+    ),
+    "const object": ({"const": {"a": 1, "b": [None]}}, objects | st.just({"b": [None], "a": 1})),
+    "format": ({"type": "string", "format": "date"}, st.dates().map(str) | short_text),
+    "anchor and nested id": (
+        {
+            "$id": "http://example.test/root.json",
+            "$defs": {"a": {"$id": "sub/a.json", "$anchor": "A", "type": "integer"}},
+            "properties": {"a": {"$ref": "sub/a.json"}, "b": {"$ref": "sub/a.json#A"}},
+        },
+        objects,
+    ),
+    "dynamicRef": (
+        {
+            "$id": "http://example.test/list.json",
+            "$defs": {
+                "list": {
+                    "$id": "generic.json",
+                    "$dynamicAnchor": "item",
+                    "type": "array",
+                    "items": {"$dynamicRef": "#item"},
+                },
+                "int": {"$dynamicAnchor": "item", "type": "integer"},
+            },
+            "$ref": "generic.json",
+        },
+        arrays,
+    ),
+}
+
+
+KEYWORD_EXAMPLES: dict[str, list[Any]] = {
+    "not string": ["", "ab", "abc", 1, None, ["a"]],
+    "not multipleOf": [3, 6, 9, 2, 15, 0, -3, 3.0, 4.5],
+    "not enum": ["a", 1, 1.0, None, "b", 2, True, False],
+    "not additionalProperties": [{"a": "x"}, {"b": 1}, {"b": "x"}, {}, 1, {"a": 1, "c": 2.5}],
+    "not patternProperties": [{"x": None}, {"x": 1}, {"ax": 1}, {}, {"x": None, "xy": 2}],
+    "not propertyNames": [{"a": 1}, {"c": 1}, {}, {"a": 1, "c": 2}, "a"],
+    "not not": [{}, {"a": 1}, {"ab": 1}, {"a": 1, "b": 2}, []],
+    "not const object": [
+        {"a": 1, "b": None},
+        {"b": None, "a": 1.0},
+        {"a": 1},
+        {"a": 1, "b": None, "c": 1},
+        {"a": 2, "b": None},
+        [1, "a"],
+        [1.0, "a"],
+        [1],
+        [1, "a", 2],
+        ["a", 1],
+        3,
+    ],
+    "anyOf objects": [{}, {"a": 1}, {"b": None}, {"b": 1}, {"b": 1, "a": 2}, 3],
+    "patternProperties": [
+        {"x1": 1},
+        {"x1": "a"},
+        {"xy": 1},
+        {"xy": "s"},
+        {"a": True},
+        {"a": 1},
+        {"b": None},
+        {"b": 1},
+        {"y": "s"},
+        {"a": False, "x": 2, "by": "q", "c": None},
+    ],
+    "propertyNames": [{"a": 1}, {"ab": 1}, {"d": 1}, {}, {"c": 1, "b": 2}],
+    "contains with items": [[1, "a"], [1], [None, "a"], ["a", "a"]],
+    "uniqueItems": [[1, 2], [1, 1], [1, True], [1.0, 1], ["a", 2, 1, True], []],
+    "unevaluatedProperties": [
+        {"a": 1, "b": 2},
+        {"a": 1, "b": "x"},
+        {"c": 1, "b": "x"},
+        {"d": 1},
+        {"c": 1, "d": 2},
+        {},
+    ],
+    "unevaluatedItems": [[1], [1, "a"], [1, "a", 2], ["a"], [1, 2], [], [1, "a", "b"]],
+    "pattern with lengths": ["ab", "a", "abab", "ba1", "abc", "b1"],
+    "const object": [
+        {"a": 1, "b": [None]},
+        {"b": [None], "a": 1},
+        {"a": 1},
+        {"a": 1.0, "b": [None]},
+    ],
+    "dynamicRef": [[1, 2], ["a"], [], [1.5]],
+}
+
+
+@pytest.mark.parametrize("case", list(KEYWORD_CASES))
+def test_keyword_exact(case: str) -> None:
+    schema, strategy = KEYWORD_CASES[case]
+    for v in KEYWORD_EXAMPLES.get(case, []):
+        check_exact(schema, v)
+
+    @settings(SETTINGS, max_examples=80)
+    @given(strategy)
+    def run(v: Any) -> None:
+        check_exact(schema, v)
+
+    run()
+
+
+def test_property_order_schema_and_any() -> None:
+    schema = {"properties": {"a": {"type": "integer"}, "b": {"type": "integer"}}, "required": ["a"]}
+    assert accepts(schema, '{"a":1,"b":2}') and not accepts(schema, '{"b":2,"a":1}')
+    check_exact(schema, {"b": 2, "a": 1})
+    with pytest.raises(SchemaError, match="property_order"):
+        schema_to_grammar(schema, property_order="sorted")
+
+
+def test_format_is_an_annotation_when_formats_off() -> None:
+    schema = {"type": "string", "format": "date"}
+    on = gl.compile(schema_to_grammar(schema))
+    off = gl.compile(schema_to_grammar(schema, formats=False))
+    for cg, want in ((on, False), (off, True)):
+        m = cg.matcher()
+        assert (m.accept_string('"2023-02-29"') and m.can_terminate()) == want
+    with pytest.warns(UserWarning, match=r"'format' at #/format"):
+        schema_to_grammar({"format": "regex"}, strict=False)
+
+
+def test_remote_registry() -> None:
+    from referencing import Registry, Resource
+
+    remote = Resource.from_contents(
+        {"$schema": "https://json-schema.org/draft/2020-12/schema", "type": "integer"}
+    )
+    registry = Registry().with_resource("http://example.test/int.json", remote)
+    schema = {"items": {"$ref": "http://example.test/int.json"}}
+    cg = gl.compile(schema_to_grammar(schema, registry=registry))
+    for text, want in (("[1,2]", True), ('["a"]', False)):
+        m = cg.matcher()
+        assert (m.accept_string(text) and m.can_terminate()) == want
+
+
+def test_dependent_schemas_annotate_objects_only() -> None:
+    """``dependentSchemas`` is not evaluated on an array, so its ``unevaluatedItems`` must not
+    count as evaluating the array's items (found by differential fuzzing)."""
+    schema = {
+        "unevaluatedItems": {"maxLength": 1},
+        "dependentSchemas": {"a": {"unevaluatedItems": {"exclusiveMaximum": -1}}},
+    }
+    for v in (["xa"], ["x"], {"a": 1}, {"b": 2}, [[]]):
+        check_exact(schema, v)
+
+
+def test_pydantic_discriminated_union() -> None:
+    """pydantic writes ``discriminator`` (an OpenAPI annotation) next to a ``oneOf`` whose
+    branches differ in a ``const`` tag: exclusive without negating the branches."""
+    pydantic = pytest.importorskip("pydantic")
+    from typing import Annotated, Literal
+
+    class Cat(pydantic.BaseModel):
+        kind: Literal["cat"]
+        lives: int = pydantic.Field(ge=0, le=9)
+
+    class Dog(pydantic.BaseModel):
+        kind: Literal["dog"]
+        bark: str = pydantic.Field(pattern="^wo+f$", max_length=6)
+
+    class Owner(pydantic.BaseModel):
+        pet: Annotated[Cat | Dog, pydantic.Field(discriminator="kind")]
+        score: float = pydantic.Field(default=0, multiple_of=0.5, ge=0, lt=10)
+
+    schema = Owner.model_json_schema()
+    for v in (
+        {"pet": {"kind": "cat", "lives": 9}, "score": 9.5},
+        {"pet": {"kind": "dog", "bark": "woof"}},
+        {"pet": {"kind": "dog", "bark": "woooooof"}},
+        {"pet": {"kind": "cat", "bark": "woof"}},
+        {"pet": {"kind": "cat", "lives": 1}, "score": 0.25},
+        {"pet": {"kind": "cat", "lives": 1}, "score": 10},
+    ):
+        check_exact(schema, v)
+
+
+def test_negated_items_after_a_prefix() -> None:
+    """``not`` of ``items`` after ``prefixItems`` is "some item past the prefix fails": the
+    prefix items themselves are unconstrained (found by differential fuzzing)."""
+    schema = {"contains": {"prefixItems": [{}, {"minProperties": 2}], "items": False}}
+    for v in ([3, [6, 1, 3]], [[1, 2, 3]], [[1, {"a": 1}]], [[1, {"a": 1, "b": 2}]], [[]]):
+        check_exact(schema, v)
+    schema = {"not": {"prefixItems": [{"type": "integer"}], "items": False}}
+    for v in ([6, 1, 3], [6], ["x"], ["x", 1], []):
+        check_exact(schema, v)
