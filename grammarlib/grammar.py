@@ -125,13 +125,36 @@ class Grammar:
 
     @classmethod
     def from_json_schema(
-        cls, schema: object, *, whitespace: str | int = "dumps", strict: bool = True
+        cls,
+        schema: object,
+        *,
+        whitespace: str | int = "dumps",
+        strict: bool = True,
+        escapes: str = "dumps",
+        property_order: str = "schema",
+        formats: bool = True,
+        registry: object = None,
     ) -> Grammar:
-        """The JSON texts valid under ``schema`` (a dict, bool or JSON text); see
+        """The JSON texts valid under ``schema`` (a dict, bool or JSON text).
+
+        ``whitespace``: ``"dumps"`` (both ``json.dumps`` spacings), ``"compact"``, ``"default"``,
+        ``"flexible"`` or a bound on blanks between tokens. ``strict=False`` drops a keyword that
+        cannot be enforced, with a warning, instead of raising. ``escapes``: ``"dumps"`` (string
+        escapes only where ``json.dumps`` writes them) or ``"any"``. ``property_order``:
+        ``"schema"`` or ``"any"``. ``formats=False`` treats ``format`` as an annotation.
+        ``registry``: a ``referencing.Registry`` for references to other documents. See
         :mod:`grammarlib.jsonschema` for the exact semantics and the supported keywords."""
         from .jsonschema import schema_to_grammar
 
-        return schema_to_grammar(schema, whitespace=whitespace, strict=strict)
+        return schema_to_grammar(
+            schema,
+            whitespace=whitespace,
+            strict=strict,
+            escapes=escapes,
+            property_order=property_order,
+            formats=formats,
+            registry=registry,
+        )
 
     @classmethod
     def from_pydantic(cls, model: type, **kw: object) -> Grammar:

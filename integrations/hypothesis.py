@@ -279,14 +279,16 @@ def lark_reference(text: str, start: str = "start") -> Callable[[str], bool]:
     return accepts
 
 
-def schema_reference(schema: Any) -> Callable[[str], bool]:
+def schema_reference(schema: Any, *, registry: Any = None) -> Callable[[str], bool]:
     """Membership by ``jsonschema`` (the schema's own draft, format checking on): the text is
-    JSON without repeated keys and its value is valid."""
+    JSON without repeated keys and its value is valid. ``registry`` (a ``referencing.Registry``)
+    resolves references to other documents."""
     import jsonschema
 
     root = json.loads(schema) if isinstance(schema, str) else schema
     cls = jsonschema.validators.validator_for(root)
-    validator = cls(root, format_checker=cls.FORMAT_CHECKER)
+    extra = {} if registry is None else {"registry": registry}
+    validator = cls(root, format_checker=cls.FORMAT_CHECKER, **extra)
 
     def accepts(text: str) -> bool:
         try:
