@@ -94,7 +94,14 @@ from .ir import (
 )
 from .regex import _Chars, _chars, _Converter, _HasLookaround
 
-__all__ = ["WHITESPACE_POLICIES", "SchemaError", "schema_to_grammar"]
+__all__ = [
+    "ESCAPE_POLICIES",
+    "WHITESPACE_POLICIES",
+    "SchemaError",
+    "exact_number",
+    "exact_validator",
+    "schema_to_grammar",
+]
 
 JSON_TYPES = ("null", "boolean", "object", "array", "string", "number", "integer")
 WHITESPACE_POLICIES = ("dumps", "compact", "default", "flexible")
@@ -2013,3 +2020,26 @@ def _number() -> Expr:
         optional(seq(literal("."), digits)),
         optional(seq(byte_set(b"eE"), optional(byte_set(b"+-")), digits)),
     )
+
+
+def exact_validator(schema: Any, *, registry: Any = None) -> Any:
+    """A ``jsonschema`` validator (the schema's draft, format checking on) for values parsed
+    with ``json.loads(text, parse_float=exact_number)``: numbers are then judged by their exact
+    decimal value, as grammarlib does. (With Python floats, a long number text such as
+    ``670966873035357577.028`` rounds to an integral float and would count as an integer.)"""
+    import jsonschema
+
+    text = schema if isinstance(schema, str) else json.dumps(schema)
+    root = json.loads(text, parse_float=exact_number)
+    cls = jsonschema.validators.validator_for(root)
+    extra = {} if registry is None else {"registry": registry}
+    return cls(root, format_checker=cls.FORMAT_CHECKER, **extra)
+
+
+def exact_number(text: str) -> int | Decimal:
+    """A JSON number with a fraction or exponent, exactly: an ``int`` when its value is integral
+    (``jsonschema`` counts ``1.0`` as an integer too) below ``1e1000``, else a ``Decimal``."""
+    value = Decimal(text)
+    if value.adjusted() < 1000 and value == value.to_integral_value():
+        return int(value)
+    return value  # huge exponents stay Decimal (only "number" schemas allow exponents)

@@ -446,14 +446,19 @@ def _sample(logits: Any, temperature: float, top_p: float, generator: Any) -> in
 
 
 def _validated_json(text: str, schema: Any) -> Any:
+    """The value of ``text``, after checking it against ``schema`` by exact decimal values (as
+    the grammar does; see :func:`grammarlib.jsonschema.exact_validator`)."""
+    import decimal
+
     import jsonschema
 
-    value = json.loads(text)
-    root = json.loads(schema) if isinstance(schema, str) else schema
-    cls = jsonschema.validators.validator_for(root)
-    # The draft's own checker: a bare FormatChecker() checks "time" by an older draft's rule.
-    validator = cls(root, format_checker=cls.FORMAT_CHECKER)
-    error = jsonschema.exceptions.best_match(validator.iter_errors(value))
+    from grammarlib.jsonschema import exact_number, exact_validator
+
+    with decimal.localcontext() as context:
+        context.prec = 4000  # exact remainders for multipleOf on long numbers
+        error = jsonschema.exceptions.best_match(
+            exact_validator(schema).iter_errors(json.loads(text, parse_float=exact_number))
+        )
     if error is not None:
         raise InvalidOutputError(f"output does not validate: {error.message}", text)
-    return value
+    return json.loads(text)

@@ -15,6 +15,7 @@ real tokenizer against an independent reference::
 
 from __future__ import annotations
 
+import decimal
 import functools
 import json
 import random
@@ -32,6 +33,7 @@ from grammarlib.compiler import compile as compile_grammar
 from grammarlib.errors import EmptyLanguageError
 from grammarlib.grammar import Grammar
 from grammarlib.ir import Alt, Bytes, Expr, Ref, Repeat, Seq
+from grammarlib.jsonschema import exact_number, exact_validator
 from grammarlib.masks.bitmask import allocate_token_bitmask, bits_to_bool
 from grammarlib.masks.tokenizer import TokenizerInfo
 
@@ -89,12 +91,11 @@ def byte_strings(
     return st.composite(lambda draw: _Derivation(plan, draw, max_leaves, None).run())()
 
 
+_DECIMAL_DIGITS = 4000
 _strings = strings  # assert_masks_complete's ``strings`` argument shadows the name
 
 
-def instances(
-    schema: Any, *, max_leaves: int = 200, whitespace: str | int = "dumps"
-) -> st.SearchStrategy[Any]:
+def instances(schema: Any, *, max_leaves: int = 200, **options: Any) -> st.SearchStrategy[Any]:
     """Python values valid under a JSON Schema (dict, bool or JSON text), or instances of a
     pydantic v2 model class.
 
@@ -108,9 +109,9 @@ def instances(
     if model is not None:
         if not hasattr(model, "model_json_schema"):
             raise TypeError(f"expected a JSON Schema or a pydantic model, got {model.__name__}")
-        grammar = Grammar.from_pydantic(model, whitespace=whitespace)
+        grammar = Grammar.from_pydantic(model, **options)
     else:
-        grammar = Grammar.from_json_schema(schema, whitespace=whitespace)
+        grammar = Grammar.from_json_schema(schema, **options)
     values = strings(grammar, max_leaves=max_leaves).map(_json_value).filter(_is_value)
     if model is not None:
         return values.map(model.model_validate)  # type: ignore[attr-defined]
@@ -283,19 +284,17 @@ def schema_reference(schema: Any, *, registry: Any = None) -> Callable[[str], bo
     """Membership by ``jsonschema`` (the schema's own draft, format checking on): the text is
     JSON without repeated keys and its value is valid. ``registry`` (a ``referencing.Registry``)
     resolves references to other documents."""
-    import jsonschema
 
-    root = json.loads(schema) if isinstance(schema, str) else schema
-    cls = jsonschema.validators.validator_for(root)
-    extra = {} if registry is None else {"registry": registry}
-    validator = cls(root, format_checker=cls.FORMAT_CHECKER, **extra)
+    validator = exact_validator(schema, registry=registry)
 
     def accepts(text: str) -> bool:
         try:
-            value = json.loads(text, object_pairs_hook=_no_duplicates)
+            value = json.loads(text, object_pairs_hook=_no_duplicates, parse_float=exact_number)
         except ValueError:
             return False
-        return validator.is_valid(value)
+        with decimal.localcontext() as context:
+            context.prec = _DECIMAL_DIGITS  # exact remainders for multipleOf on long numbers
+            return validator.is_valid(value)
 
     return accepts
 
