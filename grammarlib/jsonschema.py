@@ -19,7 +19,8 @@ a fixed surface syntax:
   leaf per decoded character) and then lowered, each character to its allowed JSON encodings.
 * **Numbers** follow RFC 8259. An integer is written without leading zeros and never as ``-0``
   (``json.dumps`` never writes it); ``type: integer`` also accepts integral numbers written with a
-  zero fraction (``1.0``, which ``jsonschema`` counts as an integer) but not with an exponent.
+  zero fraction as ``json.dumps`` writes integral floats (``1.0``, which ``jsonschema`` counts
+  as an integer; not ``1.00``, so a model cannot spin on zeros) and not with an exponent.
 * **Numbers** under ``minimum``/``maximum``/``exclusive*`` or ``multipleOf`` are written without
   an exponent (their exact decimal value decides); unconstrained numbers may use one.
 * **Objects** (``property_order="schema"``, the default) list the declared ``properties`` in the
@@ -197,6 +198,9 @@ _DUMPS_SHORT_ESCAPES = {k: v for k, v in _SHORT_ESCAPES.items() if k != 0x2F}
 # and every non-ASCII character.
 _DUMPS_U_ESCAPED: CharSet = ((0, 7), (0x0B, 0x0B), (0x0E, 0x1F), (0x7F, MAX_CODE_POINT))
 _DEC = byte_range(0x30, 0x39)
+# An integer may be written as json.dumps writes an integral float ("4.0"), but no longer run of
+# zeros: "4.000..." would let a model spin on zeros forever (as bounded blanks do for spacing).
+_ZERO_FRACTION = optional(literal(".0"))
 
 
 def _hex_digit(lo: int, hi: int) -> Expr:
@@ -1286,9 +1290,7 @@ class _Compiler:
             raise SchemaError(f"non-finite number {v!r} in a schema")
         if isinstance(v, int) or (isinstance(v, float) and v.is_integer()):
             n = int(v)
-            return seq(
-                integer_range(n, n), optional(seq(literal("."), repeat(literal("0"), 1, None)))
-            )
+            return seq(integer_range(n, n), _ZERO_FRACTION)
         if isinstance(v, float):
             return literal(json.dumps(v))
         if isinstance(v, str):
@@ -1388,8 +1390,7 @@ class _Compiler:
                 ihi = None if b is None else math.ceil(b[0]) - 1 if b[1] else math.floor(b[0])
                 if ilo is not None and ihi is not None and ilo > ihi:
                     continue
-                zero_fraction = optional(seq(literal("."), repeat(literal("0"), 1, None)))
-                parts.append(seq(integer_range(ilo, ihi), zero_fraction))
+                parts.append(seq(integer_range(ilo, ihi), _ZERO_FRACTION))
             elif a is None and b is None and exponent:
                 parts.append(_number())
             else:
