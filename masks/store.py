@@ -96,6 +96,7 @@ class MaskStore:
         self._frames: dict[int, FrameMask] = {}
         self._follow: dict[str, int] | None = None
         self._signatures: FrameSignatures | None = None
+        self._first_mask_done = False
         self._masks: OrderedDict[State, np.ndarray] = OrderedDict()
         self._node_cache: dict = {}
         self._verdicts: dict[tuple[int, bytes], tuple[bool, tuple[int, ...]]] = {}
@@ -112,7 +113,8 @@ class MaskStore:
 
         A frame that must be computed is computed together with up to ``CLASSIFY_BATCH - 1``
         uncached frames near it (breadth-first along byte edges: the frames the output is about
-        to reach), which costs little more than one frame alone."""
+        to reach), which costs little more than one frame alone; except for the store's first
+        mask, which should come as soon as possible."""
         mask = self._frames.get(frame)
         if mask is not None:
             return mask
@@ -122,9 +124,11 @@ class MaskStore:
         batch = [frame]
         seen = {frame}
         i = 0
-        while i < len(batch) and len(batch) < CLASSIFY_BATCH:
+        # Alone for the first mask: a new grammar's first mask should not wait for others.
+        limit = CLASSIFY_BATCH if self._first_mask_done else 1
+        while i < len(batch) and len(batch) < limit:
             for target in self.automaton.byte_next[batch[i]].values():
-                if target not in seen and len(batch) < CLASSIFY_BATCH:
+                if target not in seen and len(batch) < limit:
                     seen.add(target)
                     if target not in self._frames and self._cached(target) is None:
                         batch.append(target)
@@ -332,6 +336,7 @@ class MaskStore:
                     self._masks.move_to_end(state)
             return cached
         mask = self._compute_state_mask(state)
+        self._first_mask_done = True
         mask.setflags(write=False)
         with self._lock:
             self._masks[state] = mask
