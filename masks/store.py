@@ -31,7 +31,7 @@ from grammarlib.automata import Automaton
 from grammarlib.runtime import BOTTOM, Runtime, State
 
 from .bitmask import bitmask_width
-from .cache import FrameSignatures, load_arrays, save_arrays
+from .cache import FrameSignatures, has_arrays, load_arrays, save_arrays
 from .progress import Progress
 from .vocab import VocabIndex
 
@@ -130,7 +130,7 @@ class MaskStore:
             for target in self.automaton.byte_next[batch[i]].values():
                 if target not in seen and len(batch) < limit:
                     seen.add(target)
-                    if target not in self._frames and self._cached(target) is None:
+                    if target not in self._frames and not self._known(target):
                         batch.append(target)
             i += 1
         for f, computed in zip(batch, self._classify_batch(batch), strict=True):
@@ -149,6 +149,14 @@ class MaskStore:
             self._signatures = FrameSignatures(self.automaton)
         # The FOLLOW set is context from outside the region the signature covers.
         return (self.tokenizer_key, self._signatures(frame, self.follow_bytes(frame)))
+
+    def _known(self, frame: int) -> bool:
+        """Whether ``frame``'s classification is cached in this process or on disk (the disk
+        file is only looked up, not loaded: that happens if the frame is ever needed)."""
+        key = self._key(frame)
+        if key is None:
+            return False
+        return key in _shared or has_arrays(f"frames/{key[0]}/{key[1]}.npz")
 
     def _cached(self, frame: int) -> FrameMask | None:
         """``frame``'s classification from this process or the disk cache, if there."""
