@@ -27,6 +27,7 @@ from fractions import Fraction
 
 from .charsets import MAX_CODE_POINT, SURROGATES, CharSet, difference, normalize, utf8_expr
 from .errors import GrammarError, GrammarTooLargeError
+from .graphs import strongly_connected
 from .ir import EMPTY, EPSILON, Alt, Bytes, Expr, Ref, Repeat, Seq, alt, repeat, seq, star
 from .regex import _Chars
 
@@ -650,54 +651,11 @@ def _product(
 
 
 def _sccs(nodes: list[int], succ: Callable[[int], Iterable[int]]) -> list[list[int]]:
-    """Tarjan's strongly connected components, iterative; sinks first."""
-    index: dict[int, int] = {}
-    low: dict[int, int] = {}
-    on_stack: set[int] = set()
-    stack: list[int] = []
-    out: list[list[int]] = []
-    counter = 0
+    """Strongly connected components of the graph on ``nodes`` (edges to other nodes ignored),
+    callees first, each sorted."""
     valid = set(nodes)
-    for root in nodes:
-        if root in index:
-            continue
-        index[root] = low[root] = counter
-        counter += 1
-        stack.append(root)
-        on_stack.add(root)
-        work = [(root, iter(succ(root)))]
-        while work:
-            node, children = work[-1]
-            advanced = False
-            for child in children:
-                if child not in valid:
-                    continue
-                if child not in index:
-                    index[child] = low[child] = counter
-                    counter += 1
-                    stack.append(child)
-                    on_stack.add(child)
-                    work.append((child, iter(succ(child))))
-                    advanced = True
-                    break
-                if child in on_stack:
-                    low[node] = min(low[node], index[child])
-            if advanced:
-                continue
-            work.pop()
-            if work:
-                parent = work[-1][0]
-                low[parent] = min(low[parent], low[node])
-            if low[node] == index[node]:
-                group = []
-                while True:
-                    member = stack.pop()
-                    on_stack.discard(member)
-                    group.append(member)
-                    if member == node:
-                        break
-                out.append(sorted(group))
-    return out
+    graph = {n: [t for t in succ(n) if t in valid] for n in nodes}
+    return [sorted(group) for group in strongly_connected(graph)]
 
 
 def _counted(expr: Expr) -> tuple[Expr, int, int | None] | None:

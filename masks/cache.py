@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from grammarlib.automata import Automaton
+from grammarlib.graphs import strongly_connected
 
 FORMAT_VERSION = "v4"
 _UNSET = object()
@@ -125,8 +126,6 @@ class FrameSignatures:
     """
 
     def __init__(self, automaton: Automaton):
-        from grammarlib.normalize import _strongly_connected
-
         self.automaton = automaton
         successors: dict[int, list[int]] = {}
         for f in range(automaton.num_frames):
@@ -139,7 +138,7 @@ class FrameSignatures:
         self._successors = successors
         self._component: list[int] = [0] * automaton.num_frames
         self._members: list[list[int]] = []
-        for i, group in enumerate(_strongly_connected(successors)):
+        for i, group in enumerate(strongly_connected(successors)):
             self._members.append(group)
             for f in group:
                 self._component[f] = i
