@@ -18,37 +18,36 @@ from .ir import Alt, Bytes, Expr, Ref, Repeat, Seq
 DEFAULT_MAX_STATES = 200_000
 
 
-class _NFA:
-    """Thompson NFA over byte masks, rule calls and epsilon moves."""
+class ThompsonNFA:
+    """Thompson construction over the IR's structure (sequences, alternatives, repeats) with
+    epsilon moves. Subclasses say what a leaf adds (:meth:`leaf`), keep per-state edge lists
+    (:meth:`_add_state`) and word the error past the state limit (:meth:`too_large`)."""
 
-    __slots__ = ("bytes", "calls", "eps", "limit", "rule")
+    __slots__ = ("eps", "limit")
 
-    def __init__(self, limit: int, rule: str):
+    def __init__(self, limit: int):
         self.eps: list[list[int]] = []
-        self.bytes: list[list[tuple[int, int]]] = []
-        self.calls: list[list[tuple[str, int]]] = []
         self.limit = limit
-        self.rule = rule
 
     def new(self) -> int:
         if len(self.eps) >= self.limit:
-            raise GrammarTooLargeError(
-                f"rule {self.rule!r} needs an automaton of more than {self.limit} states; "
-                "simplify it (large counted repetitions multiply states) or raise max_states"
-            )
+            raise self.too_large()
         self.eps.append([])
-        self.bytes.append([])
-        self.calls.append([])
+        self._add_state()
         return len(self.eps) - 1
+
+    def _add_state(self) -> None:
+        pass
+
+    def too_large(self) -> Exception:
+        return GrammarTooLargeError(f"the automaton needs more than {self.limit} states")
+
+    def leaf(self, expr: Expr, src: int, dst: int) -> None:
+        raise TypeError(f"not an IR expression: {expr!r}")
 
     def build(self, expr: Expr, src: int, dst: int) -> None:
         """Add transitions from ``src`` to ``dst`` matching ``expr``."""
-        if isinstance(expr, Bytes):
-            if expr.mask:
-                self.bytes[src].append((expr.mask, dst))
-        elif isinstance(expr, Ref):
-            self.calls[src].append((expr.name, dst))
-        elif isinstance(expr, Seq):
+        if isinstance(expr, Seq):
             if not expr.items:
                 self.eps[src].append(dst)
                 return
@@ -82,7 +81,38 @@ class _NFA:
                     cur = nxt
                 self.eps[cur].append(dst)
         else:
-            raise TypeError(f"not an IR expression: {expr!r}")
+            self.leaf(expr, src, dst)
+
+
+class _NFA(ThompsonNFA):
+    """Thompson NFA of one rule body over byte masks, rule calls and epsilon moves."""
+
+    __slots__ = ("bytes", "calls", "rule")
+
+    def __init__(self, limit: int, rule: str):
+        super().__init__(limit)
+        self.bytes: list[list[tuple[int, int]]] = []
+        self.calls: list[list[tuple[str, int]]] = []
+        self.rule = rule
+
+    def _add_state(self) -> None:
+        self.bytes.append([])
+        self.calls.append([])
+
+    def too_large(self) -> Exception:
+        return GrammarTooLargeError(
+            f"rule {self.rule!r} needs an automaton of more than {self.limit} states; "
+            "simplify it (large counted repetitions multiply states) or raise max_states"
+        )
+
+    def leaf(self, expr: Expr, src: int, dst: int) -> None:
+        if isinstance(expr, Bytes):
+            if expr.mask:
+                self.bytes[src].append((expr.mask, dst))
+        elif isinstance(expr, Ref):
+            self.calls[src].append((expr.name, dst))
+        else:
+            super().leaf(expr, src, dst)
 
 
 @dataclass(frozen=True, slots=True)

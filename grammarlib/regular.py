@@ -25,6 +25,7 @@ from collections.abc import Callable, Iterable
 from decimal import Decimal
 from fractions import Fraction
 
+from .automata import ThompsonNFA
 from .charsets import MAX_CODE_POINT, SURROGATES, CharSet, difference, normalize, utf8_expr
 from .errors import GrammarError, GrammarTooLargeError
 from .graphs import strongly_connected
@@ -391,63 +392,31 @@ def _leaf_chars(expr: Expr) -> CharSet:
     return normalize((b, b) for b in range(128) if expr.mask >> b & 1)
 
 
-class _NFA:
+class _NFA(ThompsonNFA):
     """Thompson NFA over leaf character sets (numbered) and epsilon moves."""
 
+    __slots__ = ("edges", "leaves")
+
     def __init__(self, limit: int):
-        self.eps: list[list[int]] = []
+        super().__init__(limit)
         self.edges: list[list[tuple[int, int]]] = []
         self.leaves: dict[CharSet, int] = {}
-        self.limit = limit
 
-    def new(self) -> int:
-        if len(self.eps) >= self.limit:
-            raise GrammarTooLargeError(
-                f"the character automaton needs more than {self.limit} NFA states; "
-                "simplify the expression (large counted repetitions multiply states)"
-            )
-        self.eps.append([])
+    def _add_state(self) -> None:
         self.edges.append([])
-        return len(self.eps) - 1
 
-    def build(self, expr: Expr, src: int, dst: int) -> None:
+    def too_large(self) -> Exception:
+        return GrammarTooLargeError(
+            f"the character automaton needs more than {self.limit} NFA states; "
+            "simplify the expression (large counted repetitions multiply states)"
+        )
+
+    def leaf(self, expr: Expr, src: int, dst: int) -> None:
         if isinstance(expr, (_Chars, Bytes)):
             chars = _leaf_chars(expr)
             if chars:
                 leaf = self.leaves.setdefault(chars, len(self.leaves))
                 self.edges[src].append((leaf, dst))
-        elif isinstance(expr, Seq):
-            cur = src
-            for item in expr.items[:-1]:
-                nxt = self.new()
-                self.build(item, cur, nxt)
-                cur = nxt
-            if expr.items:
-                self.build(expr.items[-1], cur, dst)
-            else:
-                self.eps[src].append(dst)
-        elif isinstance(expr, Alt):
-            for item in expr.items:
-                self.build(item, src, dst)
-        elif isinstance(expr, Repeat):
-            cur = src
-            for _ in range(expr.min):
-                nxt = self.new()
-                self.build(expr.item, cur, nxt)
-                cur = nxt
-            if expr.max is None:
-                loop, back = self.new(), self.new()
-                self.eps[cur].append(loop)
-                self.build(expr.item, loop, back)
-                self.eps[back].append(loop)
-                self.eps[loop].append(dst)
-            else:
-                for _ in range(expr.max - expr.min):
-                    self.eps[cur].append(dst)
-                    nxt = self.new()
-                    self.build(expr.item, cur, nxt)
-                    cur = nxt
-                self.eps[cur].append(dst)
         elif isinstance(expr, Ref):
             raise GrammarError(
                 f"rule reference {expr.name!r} in a character-level expression: "
