@@ -143,7 +143,7 @@ class GrammarLogitsProcessor(LogitsProcessor):
             self._advance(parents, input_ids[:, -1].tolist())
         self._prev_ids = input_ids.detach().clone()
         self._fill(scores.shape[-1])
-        _apply(scores, self._bitmask)
+        apply_token_bitmask(scores, self._bitmask)
         return scores
 
     def __repr__(self) -> str:
@@ -271,27 +271,6 @@ class GrammarLogitsProcessor(LogitsProcessor):
             allowed[[i for i in ids if i < vocab]] = True
             row = self._finished_rows[grammar] = bool_to_bits(allowed)
         return row
-
-
-_NEG_INF_BITS = np.int32(-8388608)  # 0xFF800000, the bits of float32 -inf
-
-
-def _apply(scores: torch.Tensor, bitmask: np.ndarray) -> None:
-    """`apply_token_bitmask` (disallowed scores become ``-inf``, in place), faster for float32
-    CPU scores: adding a 0 / -inf penalty built with integer ops beats a masked fill several
-    times over on the CPU."""
-    if (
-        scores.device.type != "cpu"
-        or scores.dtype != torch.float32
-        or sys.byteorder != "little"
-        or float(scores.max()) == float("inf")  # +inf + -inf would be nan
-    ):
-        apply_token_bitmask(scores, bitmask)
-        return
-    bits = np.unpackbits(bitmask.view(np.uint8), axis=-1, bitorder="little")
-    penalty = np.subtract(bits, 1, dtype=np.int32)  # allowed: 0, else -1 (all bits set)
-    np.bitwise_and(penalty, _NEG_INF_BITS, out=penalty)
-    scores.add_(torch.from_numpy(penalty.view(np.float32))[:, : scores.shape[-1]])
 
 
 def _calling_list() -> LogitsProcessorList | None:

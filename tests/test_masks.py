@@ -383,3 +383,24 @@ def test_frame_signatures_of_a_long_chain() -> None:
     assert automaton.num_frames > 3000
     hashes = {signatures(f, 0) for f in range(automaton.num_frames)}
     assert len(hashes) == automaton.num_frames  # every position of the chain is distinct
+
+
+@pytest.mark.parametrize("vocab", [50257, 50304, 50305])
+def test_cpu_penalty_apply_matches_the_masked_fill(vocab) -> None:
+    """float32 CPU logits take the penalty-add path; it must equal the masked fill (numpy)."""
+    rng = np.random.default_rng(vocab)
+    bitmask = gl.allocate_token_bitmask(3, vocab)
+    bitmask[:] = rng.integers(-(2**31), 2**31, size=bitmask.shape, dtype=np.int64)
+    bitmask[1, 0] = -1  # bit 31 set
+    scores = torch.from_numpy(rng.standard_normal((3, vocab)).astype(np.float32))
+    scores[0, ::5] = float("-inf")
+    expected = scores.numpy().copy()
+    gl.apply_token_bitmask(expected, bitmask)  # numpy: the masked assignment
+    gl.apply_token_bitmask(scores, bitmask)
+    assert torch.equal(scores, torch.from_numpy(expected))
+    assert torch.isneginf(scores).any() and torch.isfinite(scores).any()
+    scores[2, 3] = float("inf")  # falls back to the masked fill: +inf + -inf would be nan
+    expected[2, 3] = float("inf")
+    gl.apply_token_bitmask(expected, bitmask)
+    gl.apply_token_bitmask(scores, bitmask)
+    assert torch.equal(scores, torch.from_numpy(expected))

@@ -14,7 +14,6 @@ import re
 
 import jsonschema
 import lark
-import numpy as np
 import pytest
 import torch
 import transformers
@@ -320,28 +319,6 @@ def test_scores_narrower_than_tokenizer_is_an_error(info):
     proc = GrammarLogitsProcessor(c)
     with pytest.raises(ValueError, match="the scores have 1000 columns"):
         proc(torch.zeros(1, 3, dtype=torch.long), torch.zeros(1, 1000))
-
-
-@pytest.mark.parametrize("vocab", [50257, 50304, 50305])
-def test_cpu_fast_apply_matches_apply_token_bitmask(vocab):
-    from grammarlib.integrations.transformers import _apply
-
-    rng = np.random.default_rng(vocab)
-    bitmask = gl.allocate_token_bitmask(3, vocab)
-    bitmask[:] = rng.integers(-(2**31), 2**31, size=bitmask.shape, dtype=np.int64)
-    bitmask[1, 0] = -1  # bit 31 set
-    scores = torch.from_numpy(rng.standard_normal((3, vocab)).astype(np.float32))
-    scores[0, ::5] = float("-inf")
-    expected = scores.clone()
-    gl.apply_token_bitmask(expected, bitmask)
-    _apply(scores, bitmask)
-    assert torch.equal(scores, expected)
-    assert torch.isneginf(scores).any() and torch.isfinite(scores).any()
-    scores[2, 3] = float("inf")  # falls back to the masked fill: +inf + -inf would be nan
-    expected[2, 3] = float("inf")
-    gl.apply_token_bitmask(expected, bitmask)
-    _apply(scores, bitmask)
-    assert torch.equal(scores, expected)
 
 
 class ForceToken(transformers.LogitsProcessor):
