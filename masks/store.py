@@ -96,6 +96,7 @@ class MaskStore:
         self._frames: dict[int, FrameMask] = {}
         self._follow: dict[str, int] | None = None
         self._signatures: FrameSignatures | None = None
+        self._keys: dict[int, tuple[str, str]] = {}
         self._first_mask_done = False
         self._masks: OrderedDict[State, np.ndarray] = OrderedDict()
         self._node_cache: dict = {}
@@ -145,10 +146,14 @@ class MaskStore:
         """The cache key of ``frame``: the tokenizer and the frame's region signature."""
         if not self.tokenizer_key:
             return None
-        if self._signatures is None:
-            self._signatures = FrameSignatures(self.automaton)
-        # The FOLLOW set is context from outside the region the signature covers.
-        return (self.tokenizer_key, self._signatures(frame, self.follow_bytes(frame)))
+        key = self._keys.get(frame)
+        if key is None:
+            if self._signatures is None:
+                self._signatures = FrameSignatures(self.automaton)
+            # The FOLLOW set is context from outside the region the signature covers.
+            signature = self._signatures(frame, self.follow_bytes(frame))
+            key = self._keys[frame] = (self.tokenizer_key, signature)
+        return key
 
     def _known(self, frame: int) -> bool:
         """Whether ``frame``'s classification is cached in this process or on disk (the disk
