@@ -9,10 +9,18 @@ from grammarlib.masks.bitmask import allocate_token_bitmask, apply_token_bitmask
 from grammarlib.masks.tokenizer import TokenizerInfo
 
 from .compiler import CompiledGrammar, compile
-from .errors import EmptyLanguageError, GrammarError, GrammarTooLargeError
+from .errors import (
+    EmptyLanguageError,
+    GrammarError,
+    GrammarlibError,
+    GrammarTooLargeError,
+    IncompleteOutputError,
+    InvalidOutputError,
+    ModelError,
+    SchemaError,
+)
 from .grammar import Grammar
-from .jsonschema import SchemaError
-from .matcher import GrammarMatcher
+from .matcher import GrammarMatcher, fill_bitmasks
 
 
 def generate(model, tokenizer, prompt, **kwargs):  # type: ignore[no-untyped-def]
@@ -30,11 +38,16 @@ __all__ = [
     "GrammarError",
     "GrammarMatcher",
     "GrammarTooLargeError",
+    "GrammarlibError",
+    "IncompleteOutputError",
+    "InvalidOutputError",
+    "ModelError",
     "SchemaError",
     "TokenizerInfo",
     "allocate_token_bitmask",
     "apply_token_bitmask",
     "compile",
+    "fill_bitmasks",
     "generate",
 ]
 __version__ = "0.1.0"

@@ -1,13 +1,18 @@
 """Exceptions raised by grammarlib.
 
-Every error a user can cause is a :class:`GrammarError` (or a subclass), with a message that says
-where (line:column, rule name or JSON pointer) and what. Internal invariants use plain assertions.
+Every error a user can cause derives from :class:`GrammarlibError` (a ``ValueError``), with a
+message that says where (line:column, rule name or JSON pointer) and what. Internal invariants use
+plain assertions.
 """
 
 from __future__ import annotations
 
 
-class GrammarError(ValueError):
+class GrammarlibError(ValueError):
+    """The root of every error grammarlib raises for something the user gave it."""
+
+
+class GrammarError(GrammarlibError):
     """A grammar, regex or schema that cannot be compiled.
 
     ``line`` and ``column`` (1-based) point into the grammar text when the error has a place
@@ -45,6 +50,34 @@ class EmptyLanguageError(GrammarError):
 
 class GrammarTooLargeError(GrammarError):
     """An automaton grew past the configured state limit."""
+
+
+class SchemaError(GrammarError):
+    """A JSON Schema that cannot be compiled: an unsupported keyword, a malformed or
+    unsatisfiable schema. The message names the keyword and the JSON pointer where it applies."""
+
+
+class IncompleteOutputError(GrammarlibError, RuntimeError):
+    """The token budget ran out before the output was a complete string of the language.
+
+    ``partial_text`` holds what was generated (a valid prefix)."""
+
+    def __init__(self, message: str, partial_text: str):
+        super().__init__(message)
+        self.partial_text = partial_text
+
+
+class InvalidOutputError(GrammarlibError):
+    """A complete output that the schema's validator rejects (a grammarlib bug: please report it
+    with ``text`` and the schema)."""
+
+    def __init__(self, message: str, text: str):
+        super().__init__(message)
+        self.text = text
+
+
+class ModelError(GrammarlibError, RuntimeError):
+    """A model that cannot be loaded: a missing package or file, or an unknown kind of path."""
 
 
 def line_column(text: str, offset: int) -> tuple[int, int]:

@@ -6,6 +6,8 @@ so ``rollback(n)`` is a list truncation: states are persistent and never mutated
 
 from __future__ import annotations
 
+import operator
+from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -57,26 +59,29 @@ class GrammarMatcher:
         """Consume a token: its bytes, or, for a stop token, the end of the output (allowed only
         where the output is complete; afterwards the matcher is terminated). Special tokens and
         ids outside the tokenizer are refused. False leaves the state unchanged."""
-        tokenizer = self._compiled.tokenizer_info
-        if tokenizer is None:
-            raise RuntimeError("accept_token needs a grammar compiled with a tokenizer")
-        if self._terminated:
+        self._check_tokenizer("accept_token")
+        step = self._step(self._state, self._terminated, token_id)
+        if step is None:
             return False
-        if token_id in tokenizer.stop_token_ids:
-            if not self._state[1]:
-                return False
-            self._push(self._state, True)
-            return True
-        if token_id in tokenizer.special_ids or not 0 <= token_id < len(tokenizer.token_bytes):
-            return False
-        data = tokenizer.token_bytes[token_id]
-        if not data:
-            return False
-        state = self._runtime.advance_bytes(self._state, data)
-        if state is None:
-            return False
-        self._push(state, False)
+        self._push(*step)
         return True
+
+    def validate_tokens(self, token_ids: Iterable[int]) -> int:
+        """The length of the longest prefix of ``token_ids`` (a draft, e.g. from speculative
+        decoding) that ``accept_token`` would accept one token after the other. Stop tokens count
+        like ``accept_token`` counts them: valid only where the output is complete, and nothing
+        is valid after one. The matcher's state is unchanged; to keep the valid part, accept
+        those tokens (or accept all and ``rollback`` the rest)."""
+        self._check_tokenizer("validate_tokens")
+        state, terminated = self._state, self._terminated
+        n = 0
+        for token_id in token_ids:
+            step = self._step(state, terminated, operator.index(token_id))
+            if step is None:
+                break
+            state, terminated = step
+            n += 1
+        return n
 
     def fill_next_token_bitmask(self, bitmask, index: int = 0) -> None:
         """Write the allowed next tokens into row ``index`` of ``bitmask`` (see
@@ -85,13 +90,43 @@ class GrammarMatcher:
         store = self._compiled.mask_store
         if store is None:
             raise RuntimeError("fill_next_token_bitmask needs a grammar compiled with a tokenizer")
-        row = _row(bitmask, index)
-        row[:] = 0
-        if self._terminated:
-            return
-        words = store.state_mask(self._state).view(np.int32)
-        n = min(len(words), len(row))
-        row[:n] = words[:n]
+        _fill_row(_row(bitmask, index), store, self._state, self._terminated)
+
+    def fill_next_token_bitmasks(
+        self, bitmask, draft_token_ids: Sequence[int], index: int = 0
+    ) -> int:
+        """Fill the bitmask rows that verifying a draft (speculative decoding) needs, in one call.
+
+        Row ``index + i`` gets the allowed next tokens after the first ``i`` tokens of
+        ``draft_token_ids``, for ``i = 0 .. n``, where ``n = validate_tokens(draft_token_ids)``
+        is the number of draft tokens the grammar accepts (so row ``index + n`` is the mask at the
+        first invalid draft token, or the bonus-token mask when the whole draft is valid; the
+        row after a valid stop token allows nothing). Rows past ``index + n`` are not touched.
+        Returns ``n``. ``bitmask`` needs ``len(draft_token_ids) + 1`` rows from ``index``; the
+        matcher's state is unchanged.
+        """
+        store = self._compiled.mask_store
+        if store is None:
+            raise RuntimeError("fill_next_token_bitmasks needs a grammar compiled with a tokenizer")
+        draft = [operator.index(t) for t in draft_token_ids]  # ints (numpy or torch scalars too)
+        array = _array(bitmask)
+        if array.ndim != 2 or not 0 <= index <= array.shape[0] - len(draft) - 1:
+            raise ValueError(
+                f"a draft of {len(draft)} tokens needs {len(draft) + 1} bitmask rows from row "
+                f"{index}; the bitmask has shape {array.shape}"
+            )
+        state, terminated = self._state, self._terminated
+        n = 0
+        while True:
+            _fill_row(array[index + n], store, state, terminated)
+            if n == len(draft):
+                break
+            step = self._step(state, terminated, draft[n])
+            if step is None:
+                break
+            state, terminated = step
+            n += 1
+        return n
 
     def can_terminate(self) -> bool:
         """Whether the output so far is a complete string of the language."""
@@ -126,6 +161,11 @@ class GrammarMatcher:
         other._terminated = self._terminated
         return other
 
+    def fork(self) -> GrammarMatcher:
+        """Alias of :meth:`copy`: an independent matcher at the same position (a beam, a
+        speculative branch)."""
+        return self.copy()
+
     def forced_bytes(self) -> bytes:
         """The bytes every valid continuation must start with (empty where there is a choice,
         including the choice to stop). A generator can emit them without asking the model."""
@@ -158,6 +198,25 @@ class GrammarMatcher:
         continuations)."""
         return self._state
 
+    def _check_tokenizer(self, what: str) -> None:
+        if self._compiled.tokenizer_info is None:
+            raise RuntimeError(f"{what} needs a grammar compiled with a tokenizer")
+
+    def _step(self, state: State, terminated: bool, token_id: int) -> tuple[State, bool] | None:
+        """The (state, terminated) pair after ``token_id``, or None where it is not allowed."""
+        if terminated:
+            return None
+        tokenizer = self._compiled.tokenizer_info
+        if token_id in tokenizer.stop_token_ids:
+            return (state, True) if state[1] else None
+        if token_id in tokenizer.special_ids or not 0 <= token_id < len(tokenizer.token_bytes):
+            return None
+        data = tokenizer.token_bytes[token_id]
+        if not data:
+            return None
+        state = self._runtime.advance_bytes(state, data)
+        return None if state is None else (state, False)
+
     def _push(self, state: State, terminated: bool) -> None:
         self._history.append((self._state, self._terminated))
         self._state = state
@@ -170,16 +229,93 @@ class GrammarMatcher:
         )
 
 
-def _row(bitmask: Any, index: int) -> np.ndarray:
-    """Row ``index`` of a numpy or (CPU) torch int32 bitmask, as a writable numpy view."""
+def fill_bitmasks(
+    matchers: Sequence[GrammarMatcher], bitmask: Any, indices: Sequence[int] | None = None
+) -> None:
+    """``fill_next_token_bitmask`` for many matchers in one call: matcher ``k`` fills row
+    ``indices[k]`` (row ``k`` by default) of ``bitmask`` (numpy or CPU torch int32).
+
+    Each distinct (grammar, state) is looked up once, and its mask is copied into all its rows
+    by one numpy assignment (numpy releases the GIL for the copies), so a serving batch whose
+    rows share states (the same schema, many requests at the same point) pays for its distinct
+    states, not for its rows. The matchers may belong to different grammars of the same
+    vocabulary; terminated matchers get empty rows.
+    """
+    array = _array(bitmask)
+    if array.ndim == 1:
+        array = array[None]
+    matchers = list(matchers)
+    if indices is None:
+        rows: list[int] = list(range(len(matchers)))
+    else:
+        rows = [int(i) for i in indices]
+        if len(rows) != len(matchers):
+            raise ValueError(f"{len(matchers)} matchers but {len(rows)} indices")
+    height = array.shape[0]
+    if len(matchers) == 1:  # nothing to share
+        m, r = matchers[0], rows[0]
+        if m._compiled.mask_store is None:
+            raise RuntimeError("fill_bitmasks needs grammars compiled with a tokenizer")
+        if not -height <= r < height:
+            raise IndexError(f"row {r} is outside a bitmask of {height} rows")
+        _fill_row(array[r], m._compiled.mask_store, m._state, m._terminated)
+        return
+    for r in rows:
+        if not -height <= r < height:
+            raise IndexError(f"row {r} is outside a bitmask of {height} rows")
+    groups: dict[Any, list[int]] = {}
+    for m, r in zip(matchers, rows, strict=True):
+        store = m._compiled.mask_store
+        if store is None:
+            raise RuntimeError("fill_bitmasks needs grammars compiled with a tokenizer")
+        key = None if m._terminated else (store, m._state)
+        group = groups.get(key)
+        if group is None:
+            groups[key] = [r]
+        else:
+            group.append(r)
+    width = array.shape[1]
+    for key, group in groups.items():
+        target: Any = group[0] if len(group) == 1 else np.asarray(group, dtype=np.intp)
+        if key is None:
+            array[target] = 0
+            continue
+        store, state = key
+        words = store.state_mask(state).view(np.int32)
+        n = min(len(words), width)
+        array[target, :n] = words[:n]
+        if n < width:
+            array[target, n:] = 0
+
+
+def _fill_row(row: np.ndarray, store: Any, state: State, terminated: bool) -> None:
+    """Write the mask of ``state`` (nothing if ``terminated``) into the numpy ``row``."""
+    if terminated:
+        row[:] = 0
+        return
+    words = store.state_mask(state).view(np.int32)
+    n = min(len(words), len(row))
+    row[:n] = words[:n]
+    if n < len(row):
+        row[n:] = 0
+
+
+def _array(bitmask: Any) -> np.ndarray:
+    """A numpy or (CPU) torch int32 bitmask as a writable numpy array (sharing its memory)."""
     if not isinstance(bitmask, np.ndarray):
         device = getattr(bitmask, "device", None)
         if device is not None and getattr(device, "type", "cpu") != "cpu":
             raise ValueError(
-                "fill_next_token_bitmask writes a CPU bitmask; fill a CPU one and move it to "
+                "grammarlib writes a CPU bitmask; fill a CPU one and move it to "
                 f"{device} (apply_token_bitmask does that)"
             )
         bitmask = bitmask.numpy()
     if bitmask.dtype != np.int32:
         raise TypeError(f"the bitmask must be int32, got {bitmask.dtype}")
+    return bitmask
+
+
+def _row(bitmask: Any, index: int) -> np.ndarray:
+    """Row ``index`` of a numpy or (CPU) torch int32 bitmask, as a writable numpy view."""
+    bitmask = _array(bitmask)
     return bitmask[index] if bitmask.ndim == 2 else bitmask

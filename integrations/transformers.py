@@ -8,7 +8,8 @@ The processor keeps one `GrammarMatcher` per row of the batch, feeds it the toke
 appended, and sets the logits of the tokens the grammar does not allow to ``-inf`` (before
 temperature, top-k and the other sampling warpers, which transformers runs after custom
 processors). It needs no hook from ``generate``: it follows the rows by their token ids, so the
-same processor can be reused across ``generate()`` calls.
+same processor can be reused across ``generate()`` calls, and it works with assisted decoding
+(``assistant_model=``, ``prompt_lookup_num_tokens=``).
 """
 
 from __future__ import annotations
@@ -54,8 +55,17 @@ class GrammarLogitsProcessor(LogitsProcessor):
     parent's matcher. Beams that transformers extends with a disallowed token (it does when fewer
     allowed continuations than beams exist; their score is ``-inf``) allow nothing afterwards.
     Outside beam search a disallowed token (another processor after this one re-enabled it)
-    raises ``ValueError``. Assisted / speculative decoding is refused (``ValueError``). One
-    generation at a time: a processor is not thread-safe.
+    raises ``ValueError``.
+
+    Assisted decoding works (``assistant_model=`` with the model's tokenizer,
+    ``prompt_lookup_num_tokens=``; batch size 1, as transformers requires): transformers then
+    scores prefixes of candidate sequences rather than one new token per step, and each row's
+    matcher follows the prefix it is given (rolling back to what it shares with the previous
+    call). The assistant model's own ``generate()`` runs under the same masks, so its drafts are
+    grammatical; a draft token the grammar refuses is scored ``-inf`` and rejected. Greedy output
+    is the same as without assistance. An assistant with another tokenizer
+    (``assistant_tokenizer=``) is refused (``ValueError``). One generation at a time: a
+    processor is not thread-safe.
     """
 
     def __init__(
@@ -98,6 +108,11 @@ class GrammarLogitsProcessor(LogitsProcessor):
         self._prompt_len = 0
         self._bitmask: np.ndarray | None = None
         self._finished_rows: dict[int, np.ndarray] = {}
+        # "step": one token per call (sampling, beam search); "prefix": assisted decoding, where
+        # each call scores some prefix of a candidate sequence (see `_call_assisted`).
+        self._mode = "step"
+        self._prompt: torch.Tensor | None = None
+        self._accepted: list[list[int]] = []  # prefix mode: the tokens each matcher accepted
 
     def check_generation_config(self, generation_config: Any) -> None:
         """Raise ``ValueError`` unless the model stops on a token the grammars treat as stop.
@@ -127,11 +142,15 @@ class GrammarLogitsProcessor(LogitsProcessor):
                 f"expected input_ids (batch, length) and scores (batch, vocab) with the same "
                 f"batch, got {tuple(input_ids.shape)} and {tuple(scores.shape)}"
             )
+        assisted = _assisted_decoding()
+        if assisted is not None:
+            return self._call_assisted(input_ids, scores, *assisted)
         owner = _calling_list()
         parents = None
         prev = self._prev_ids
         if (
-            prev is not None
+            self._mode == "step"
+            and prev is not None
             and (owner is None or self._owner is None or self._owner() is owner)
             and input_ids.shape[0] == prev.shape[0]
             and input_ids.shape[1] == prev.shape[1] + 1
@@ -176,14 +195,10 @@ class GrammarLogitsProcessor(LogitsProcessor):
         self._matchers = [self._grammars[i].matcher() for i in row_grammar]
         self._prompt_len = input_ids.shape[1]
         self._owner = weakref.ref(owner) if owner is not None else None
-        callers = _caller_names()
-        if "_assisted_decoding" in callers:
-            raise ValueError(
-                "GrammarLogitsProcessor does not support assisted / speculative decoding "
-                "(assistant_model, prompt_lookup_num_tokens): it scores speculative prefixes, "
-                "while the processor follows one token per step"
-            )
-        loop = next((n for n in callers if n in ("_sample", "_beam_search")), None)
+        self._mode = "step"
+        self._prompt = None
+        self._accepted = []
+        loop = next((n for n in _caller_names() if n in ("_sample", "_beam_search")), None)
         self._beam = loop == "_beam_search"
         rg = torch.tensor(row_grammar, device=input_ids.device)
         self._same_grammar = rg[:, None] == rg[None, :]
@@ -191,6 +206,71 @@ class GrammarLogitsProcessor(LogitsProcessor):
         if self._bitmask is None or self._bitmask.shape != (batch, width):
             self._bitmask = np.zeros((batch, width), dtype=np.int32)
             self._finished_rows = {}
+
+    def _call_assisted(
+        self, input_ids: torch.Tensor, scores: torch.Tensor, owner: Any, generator: Any
+    ) -> torch.Tensor:
+        """Assisted decoding (``assistant_model=``, ``prompt_lookup_num_tokens=``).
+
+        transformers calls the processor on prefixes of candidate sequences, in any order: the
+        assistant model's own ``generate()`` (one token per step, from the accepted sequence),
+        prompt lookup's check of its candidates, and the main model's verification (every prefix
+        of the candidate, shortest first). Each row's matcher follows the tokens generated after
+        the prompt: it rolls back to the longest common prefix with what it accepted before and
+        accepts the rest. A candidate token the grammar refuses (a draft that never went through
+        the masks) leaves the matcher at the valid prefix and the row gets that prefix's mask:
+        transformers rejects that draft token at its own position (its score is ``-inf``), so
+        what is scored after it is never used.
+        """
+        if _different_tokenizers(generator):
+            raise ValueError(
+                "GrammarLogitsProcessor does not support assisted decoding with an assistant "
+                "that has another tokenizer (assistant_tokenizer=): the assistant's token ids "
+                "are not the grammar's; use an assistant with the model's tokenizer"
+            )
+        vocab = scores.shape[-1]
+        owner_ref = self._owner() if self._owner is not None else None
+        prompt = self._prompt
+        if (
+            self._mode != "prefix"
+            or owner_ref is not owner
+            or prompt is None
+            or input_ids.shape[0] != prompt.shape[0]
+            or input_ids.shape[1] < prompt.shape[1]
+            or not torch.equal(input_ids[:, : prompt.shape[1]], prompt)
+        ):
+            self._start(input_ids, vocab, None)
+            self._mode = "prefix"
+            self._owner = weakref.ref(owner) if owner is not None else None
+            self._prompt = input_ids.detach().clone()
+            self._accepted = [[] for _ in self._matchers]
+            self._prev_ids = None
+        bitmask = self._bitmask
+        for row, tokens in enumerate(input_ids[:, self._prompt_len :].tolist()):
+            m = self._matchers[row]
+            done = self._accepted[row]
+            n = len(done)
+            if tokens[:n] != done:
+                limit, n = min(n, len(tokens)), 0
+                while n < limit and done[n] == tokens[n]:
+                    n += 1
+                m.rollback(len(done) - n)
+                del done[n:]
+            for token in tokens[n:]:
+                if not m.accept_token(token):
+                    break
+                done.append(token)
+            if m.is_terminated():
+                bitmask[row] = self._finished_row(self._row_grammar[row], vocab)
+            else:
+                m.fill_next_token_bitmask(bitmask, row)
+                if not bitmask[row].any():
+                    raise ValueError(
+                        f"row {row}: no token can continue the output and its grammar's "
+                        f"tokenizer info has no stop token to end it"
+                    )
+        apply_token_bitmask(scores, bitmask)
+        return scores
 
     def _parents(self, input_ids: torch.Tensor) -> list[int] | None:
         """For each row, a row of the previous step it extends by one token (same grammar);
@@ -284,6 +364,42 @@ def _calling_list() -> LogitsProcessorList | None:
         return None
     owner = frame.f_locals.get("self")
     return owner if isinstance(owner, LogitsProcessorList) else None
+
+
+_ASSISTED_DEPTH = 48
+
+
+def _assisted_decoding() -> tuple[Any, Any] | None:
+    """When transformers' assisted decoding loop is on the stack (the main model's, even if the
+    call comes from the assistant model's nested ``generate()``): its logits processor list, the
+    same object for the whole ``generate()`` call, and its candidate generator."""
+    try:
+        frame = sys._getframe(2)
+    except ValueError:
+        return None
+    for _ in range(_ASSISTED_DEPTH):
+        if frame is None:
+            return None
+        if (
+            frame.f_code.co_name == "_assisted_decoding"
+            and "transformers" in frame.f_code.co_filename
+        ):
+            local = frame.f_locals
+            return local.get("logits_processor"), local.get("candidate_generator")
+        frame = frame.f_back
+    return None
+
+
+def _different_tokenizers(generator: Any) -> bool:
+    """Whether ``generator`` drafts with an assistant of another tokenizer (universal assisted
+    decoding), whose token ids the grammar cannot follow."""
+    try:
+        from transformers.generation.candidate_generator import (
+            AssistedCandidateGeneratorDifferentTokenizers,
+        )
+    except ImportError:  # pragma: no cover - other transformers versions
+        return type(generator).__name__.endswith("DifferentTokenizers")
+    return isinstance(generator, AssistedCandidateGeneratorDifferentTokenizers)
 
 
 def _caller_names(limit: int = 16) -> list[str]:

@@ -427,13 +427,6 @@ def test_beam_search_rows_are_reordered(model, tok, info):
         assert_in_language(c, data, finished)
 
 
-def test_assisted_decoding_is_refused(model, tok, info):
-    c = compiled(gl.Grammar.from_regex(PHONE), info)
-    enc = encode(tok, PROMPTS[:1])
-    with pytest.raises(ValueError, match="assisted / speculative decoding"):
-        generate(model, enc, GrammarLogitsProcessor(c), prompt_lookup_num_tokens=3)
-
-
 # ---------------------------------------------------------------------------------- device
 
 
