@@ -131,16 +131,34 @@ def _hhmm(minutes: int) -> str:
 def _leap_second_times() -> Expr:
     """``HH:MM:60[.frac]offset`` where ``HH:MM`` minus the offset is 23:59 UTC.
 
-    For each local ``HH:MM`` exactly one ``+`` and one ``-`` offset fit (local = 23:59 + offset);
-    at 23:59 also ``Z``/``z``. One branch per local minute, as the offset follows the fraction."""
-    branches = []
-    for local in range(1440):
-        plus_off, minus_off = (local - 1439) % 1440, (1439 - local) % 1440
-        offsets = [_lit("+" + _hhmm(plus_off)), _lit("-" + _hhmm(minus_off))]
-        if local == 1439:
-            offsets.append(_c("Zz"))
-        branches.append(seq(_lit(_hhmm(local) + ":60"), _FRAC, alt(*offsets)))
-    return alt(*branches)
+    Each of the 2,880 numeric offsets determines one local ``HH:MM`` (local = 23:59 + offset), so
+    every local minute has exactly one ``+`` and one ``-`` offset, and 23:59 also ``Z``/``z``.
+    The offset follows the fraction, so the automaton must remember the local minute across it:
+    the minimal DFA has about 11,000 states (six per local minute: after ``HH:MM``, ``:``, ``6``,
+    ``0``, ``.`` and the fraction digits, then the offset texts), which no rewriting can shrink.
+    The expression is a trie over the local time (hours, then tens and units of minutes), so
+    building it and its DFA does not go through 1,440 parallel branches."""
+    one = {ch: _c(ch) for ch in "0123456789:+-"}
+
+    def lit(text: str) -> Expr:
+        return seq(*(one[ch] for ch in text))
+
+    leap, zulu = lit(":60"), _c("Zz")
+    hours = []
+    for hour in range(24):
+        tens = []
+        for ten in range(6):
+            units = []
+            for unit in range(10):
+                local = hour * 60 + ten * 10 + unit
+                east, west = (local - 1439) % 1440, (1439 - local) % 1440
+                offsets = [lit("+" + _hhmm(east)), lit("-" + _hhmm(west))]
+                if local == 1439:
+                    offsets.append(zulu)
+                units.append(seq(one[str(unit)], leap, _FRAC, alt(*offsets)))
+            tens.append(seq(one[str(ten)], alt(*units)))
+        hours.append(seq(lit(f"{hour:02d}:"), alt(*tens)))
+    return alt(*hours)
 
 
 # -- durations (RFC 3339 Appendix A) -------------------------------------------------------------

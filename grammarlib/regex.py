@@ -48,7 +48,7 @@ from .charsets import (
 from .errors import GrammarError, line_column
 from .ir import EMPTY, EPSILON, Alt, Expr, Repeat, Seq, alt, literal, repeat, seq
 
-__all__ = ["regex_to_expr"]
+__all__ = ["ecma_alternatives", "ecma_property", "ecma_to_python", "regex_to_expr"]
 
 _TYPE_FLAGS = C.SRE_FLAG_ASCII | C.SRE_FLAG_LOCALE | C.SRE_FLAG_UNICODE
 _BEGIN_ANCHORS = {C.AT_BEGINNING, C.AT_BEGINNING_STRING, C.AT_BEGINNING_LINE}
@@ -829,8 +829,13 @@ def _category_set(category: Any, ascii_only: bool) -> CharSet:
 
 def _scan(regex: str, flags: int) -> CharSet:
     """The code points (surrogates excluded) that ``regex`` (a run pattern like ``X+``) covers."""
+    return _runs(re.finditer(regex, _all_chars(), flags))
+
+
+def _runs(matches: Iterator[Any]) -> CharSet:
+    """The code points of match runs over :func:`_all_chars` (whose offsets skip surrogates)."""
     ranges: list[tuple[int, int]] = []
-    for m in re.finditer(regex, _all_chars(), flags):
+    for m in matches:
         lo, hi = m.start(), m.end() - 1
         if lo < 0xD800 <= hi:  # the run crosses the gap where the surrogates were left out
             ranges.append((lo, 0xD7FF))
@@ -849,3 +854,531 @@ def _all_chars() -> str:
     codes = array.array("I", range(0xD800))
     codes.extend(range(0xE000, MAX_CODE_POINT + 1))
     return codes.tobytes().decode("utf-32-le" if sys.byteorder == "little" else "utf-32-be")
+
+
+# -- ECMA-262 patterns (JSON Schema ``pattern``) ---------------------------------------------------
+#
+# JSON Schema patterns are ECMA-262 regular expressions with Unicode semantics (the ``u`` flag:
+# the JSON-Schema-Test-Suite's ``\p{Letter}`` tests). :func:`ecma_to_python` rewrites one into a
+# Python pattern with the same language: every character item (literal, escape, class, ``.``,
+# ``\d``, ``\s``, ``\p{...}``) becomes an explicit code point class, so ``re``'s own (different)
+# Unicode tables and escapes never come into play; groups, alternation, quantifiers and anchors
+# have the same syntax and meaning in both and are copied. Property escapes take their code points
+# from the ``regex`` package's Unicode tables (computed on first use and memoised), so that every
+# property (categories, scripts, binary properties) comes from one Unicode version, a recent one as
+# in JavaScript engines (``unicodedata`` follows the Python release and lags behind).
+
+_ECMA_LINE_TERMINATORS: CharSet = ((0x0A, 0x0A), (0x0D, 0x0D), (0x2028, 0x2029))
+_ECMA_WHITE_SPACE: CharSet = normalize(
+    [
+        (0x09, 0x0D),
+        (0x20, 0x20),
+        (0xA0, 0xA0),
+        (0x1680, 0x1680),
+        (0x2000, 0x200A),
+        (0x2028, 0x2029),
+        (0x202F, 0x202F),
+        (0x205F, 0x205F),
+        (0x3000, 0x3000),
+        (0xFEFF, 0xFEFF),
+    ]
+)
+"""``\\s``: ECMA-262's WhiteSpace (TAB, VT, FF, ZWNBSP and the Space_Separator category) and
+LineTerminator (LF, CR, U+2028, U+2029)."""
+_ECMA_DIGITS: CharSet = ((0x30, 0x39),)
+_ECMA_WORD: CharSet = ((0x30, 0x39), (0x41, 0x5A), (0x5F, 0x5F), (0x61, 0x7A))
+_ECMA_DOT: CharSet = complement(_ECMA_LINE_TERMINATORS)
+_ECMA_CLASS_ESCAPES: dict[str, CharSet] = {
+    "d": _ECMA_DIGITS,
+    "D": complement(_ECMA_DIGITS),
+    "s": _ECMA_WHITE_SPACE,
+    "S": complement(_ECMA_WHITE_SPACE),
+    "w": _ECMA_WORD,
+    "W": complement(_ECMA_WORD),
+}
+_ECMA_CONTROL_ESCAPES = {"f": 0x0C, "n": 0x0A, "r": 0x0D, "t": 0x09, "v": 0x0B}
+_ECMA_SYNTAX_CHARACTERS = frozenset("^$\\.*+?()[]{}|/")
+_ECMA_QUANTIFIER = re.compile(r"\{[0-9]+(?:,[0-9]*)?\}")
+_ECMA_BAD_QUANTIFIER = re.compile(r"\{,[0-9]+\}")  # re reads {,n} as {0,n}, ECMA-262 does not
+_ECMA_GROUP_NAME = re.compile(r"<([^\W\d]|\$)(\w|\$|\u200c|\u200d)*>")
+_HEX4 = re.compile(r"[0-9A-Fa-f]{4}")
+
+# General_Category values (ECMA-262 table "Value aliases and canonical values for
+# General_Category", from Unicode's PropertyValueAliases.txt): canonical name, aliases, and for a
+# group the categories it unites.
+_GC_VALUES: tuple[tuple[str, tuple[str, ...], tuple[str, ...]], ...] = (
+    ("Cased_Letter", ("LC",), ("Ll", "Lt", "Lu")),
+    ("Close_Punctuation", ("Pe",), ()),
+    ("Connector_Punctuation", ("Pc",), ()),
+    ("Control", ("Cc", "cntrl"), ()),
+    ("Currency_Symbol", ("Sc",), ()),
+    ("Dash_Punctuation", ("Pd",), ()),
+    ("Decimal_Number", ("Nd", "digit"), ()),
+    ("Enclosing_Mark", ("Me",), ()),
+    ("Final_Punctuation", ("Pf",), ()),
+    ("Format", ("Cf",), ()),
+    ("Initial_Punctuation", ("Pi",), ()),
+    ("Letter", ("L",), ("Ll", "Lm", "Lo", "Lt", "Lu")),
+    ("Letter_Number", ("Nl",), ()),
+    ("Line_Separator", ("Zl",), ()),
+    ("Lowercase_Letter", ("Ll",), ()),
+    ("Mark", ("M", "Combining_Mark"), ("Mc", "Me", "Mn")),
+    ("Math_Symbol", ("Sm",), ()),
+    ("Modifier_Letter", ("Lm",), ()),
+    ("Modifier_Symbol", ("Sk",), ()),
+    ("Nonspacing_Mark", ("Mn",), ()),
+    ("Number", ("N",), ("Nd", "Nl", "No")),
+    ("Open_Punctuation", ("Ps",), ()),
+    ("Other", ("C",), ("Cc", "Cf", "Cn", "Co", "Cs")),
+    ("Other_Letter", ("Lo",), ()),
+    ("Other_Number", ("No",), ()),
+    ("Other_Punctuation", ("Po",), ()),
+    ("Other_Symbol", ("So",), ()),
+    ("Paragraph_Separator", ("Zp",), ()),
+    ("Private_Use", ("Co",), ()),
+    ("Punctuation", ("P", "punct"), ("Pc", "Pd", "Pe", "Pf", "Pi", "Po", "Ps")),
+    ("Separator", ("Z",), ("Zl", "Zp", "Zs")),
+    ("Space_Separator", ("Zs",), ()),
+    ("Spacing_Mark", ("Mc",), ()),
+    ("Surrogate", ("Cs",), ()),
+    ("Symbol", ("S",), ("Sc", "Sk", "Sm", "So")),
+    ("Titlecase_Letter", ("Lt",), ()),
+    ("Unassigned", ("Cn",), ()),
+    ("Uppercase_Letter", ("Lu",), ()),
+)
+_GC_NAMES: dict[str, tuple[str, ...]] = {}
+"""Every General_Category value name and alias -> the two-letter categories it means."""
+for _name, _aliases, _parts in _GC_VALUES:
+    _GC_NAMES[_name] = _parts or (_aliases[0],)
+    for _alias in _aliases:
+        _GC_NAMES[_alias] = _parts or (_aliases[0],)
+
+# Binary properties (ECMA-262 table "Binary Unicode property aliases"): canonical name and alias.
+_BINARY_PROPERTIES: dict[str, str] = {}
+_BINARY_PROPERTY_TABLE = """
+    ASCII Any Assigned ASCII_Hex_Digit=AHex Alphabetic=Alpha Bidi_Control=Bidi_C
+    Bidi_Mirrored=Bidi_M Case_Ignorable=CI Cased Changes_When_Casefolded=CWCF
+    Changes_When_Casemapped=CWCM Changes_When_Lowercased=CWL Changes_When_NFKC_Casefolded=CWKCF
+    Changes_When_Titlecased=CWT Changes_When_Uppercased=CWU Dash Default_Ignorable_Code_Point=DI
+    Deprecated=Dep Diacritic=Dia Emoji Emoji_Component=EComp Emoji_Modifier=EMod
+    Emoji_Modifier_Base=EBase Emoji_Presentation=EPres Extended_Pictographic=ExtPict
+    Extender=Ext Grapheme_Base=Gr_Base Grapheme_Extend=Gr_Ext Hex_Digit=Hex
+    IDS_Binary_Operator=IDSB IDS_Trinary_Operator=IDST ID_Continue=IDC ID_Start=IDS
+    Ideographic=Ideo Join_Control=Join_C Logical_Order_Exception=LOE Lowercase=Lower Math
+    Noncharacter_Code_Point=NChar Pattern_Syntax=Pat_Syn Pattern_White_Space=Pat_WS
+    Quotation_Mark=QMark Radical Regional_Indicator=RI Sentence_Terminal=STerm Soft_Dotted=SD
+    Terminal_Punctuation=Term Unified_Ideograph=UIdeo Uppercase=Upper Variation_Selector=VS
+    White_Space=space XID_Continue=XIDC XID_Start=XIDS"""
+for _line in _BINARY_PROPERTY_TABLE.split():
+    _canonical, _, _short = _line.partition("=")
+    _BINARY_PROPERTIES[_canonical] = _canonical
+    if _short:
+        _BINARY_PROPERTIES[_short] = _canonical
+
+# Script values (PropertyValueAliases.txt, as ECMA-262 lists them for Script and
+# Script_Extensions): "short=Long_Name" (and extra aliases after a further "=").
+_SCRIPT_NAMES: dict[str, str] = {}
+"""Every Script value name and alias -> its canonical (long) name."""
+_SCRIPT_TABLE = """
+    Adlm=Adlam Aghb=Caucasian_Albanian Ahom=Ahom Arab=Arabic Armi=Imperial_Aramaic
+    Armn=Armenian Avst=Avestan Bali=Balinese Bamu=Bamum Bass=Bassa_Vah Batk=Batak Beng=Bengali
+    Berf=Beria_Erfe Bhks=Bhaiksuki Bopo=Bopomofo Brah=Brahmi Brai=Braille Bugi=Buginese
+    Buhd=Buhid Cakm=Chakma Cans=Canadian_Aboriginal Cari=Carian Cham=Cham Cher=Cherokee
+    Chrs=Chorasmian Copt=Coptic=Qaac Cpmn=Cypro_Minoan Cprt=Cypriot Cyrl=Cyrillic Deva=Devanagari
+    Diak=Dives_Akuru Dogr=Dogra Dsrt=Deseret Dupl=Duployan Egyp=Egyptian_Hieroglyphs Elba=Elbasan
+    Elym=Elymaic Ethi=Ethiopic Gara=Garay Geor=Georgian Glag=Glagolitic Gong=Gunjala_Gondi
+    Gonm=Masaram_Gondi Goth=Gothic Gran=Grantha Grek=Greek Gujr=Gujarati Gukh=Gurung_Khema
+    Guru=Gurmukhi Hang=Hangul Hani=Han Hano=Hanunoo Hatr=Hatran Hebr=Hebrew Hira=Hiragana
+    Hluw=Anatolian_Hieroglyphs Hmng=Pahawh_Hmong Hmnp=Nyiakeng_Puachue_Hmong
+    Hrkt=Katakana_Or_Hiragana Hung=Old_Hungarian Ital=Old_Italic Java=Javanese Kali=Kayah_Li
+    Kana=Katakana Kawi=Kawi Khar=Kharoshthi Khmr=Khmer Khoj=Khojki Kits=Khitan_Small_Script
+    Knda=Kannada Krai=Kirat_Rai Kthi=Kaithi Lana=Tai_Tham Laoo=Lao Latn=Latin Lepc=Lepcha
+    Limb=Limbu Lina=Linear_A Linb=Linear_B Lisu=Lisu Lyci=Lycian Lydi=Lydian Mahj=Mahajani
+    Maka=Makasar Mand=Mandaic Mani=Manichaean Marc=Marchen Medf=Medefaidrin Mend=Mende_Kikakui
+    Merc=Meroitic_Cursive Mero=Meroitic_Hieroglyphs Mlym=Malayalam Modi=Modi Mong=Mongolian
+    Mroo=Mro Mtei=Meetei_Mayek Mult=Multani Mymr=Myanmar Nagm=Nag_Mundari Nand=Nandinagari
+    Narb=Old_North_Arabian Nbat=Nabataean Newa=Newa Nkoo=Nko Nshu=Nushu Ogam=Ogham Olck=Ol_Chiki
+    Onao=Ol_Onal Orkh=Old_Turkic Orya=Oriya Osge=Osage Osma=Osmanya Ougr=Old_Uyghur
+    Palm=Palmyrene Pauc=Pau_Cin_Hau Perm=Old_Permic Phag=Phags_Pa Phli=Inscriptional_Pahlavi
+    Phlp=Psalter_Pahlavi Phnx=Phoenician Plrd=Miao Prti=Inscriptional_Parthian Rjng=Rejang
+    Rohg=Hanifi_Rohingya Runr=Runic Samr=Samaritan Sarb=Old_South_Arabian Saur=Saurashtra
+    Sgnw=SignWriting Shaw=Shavian Shrd=Sharada Sidd=Siddham Sidt=Sidetic Sind=Khudawadi
+    Sinh=Sinhala Sogd=Sogdian Sogo=Old_Sogdian Sora=Sora_Sompeng Soyo=Soyombo Sund=Sundanese
+    Sunu=Sunuwar Sylo=Syloti_Nagri Syrc=Syriac Tagb=Tagbanwa Takr=Takri Tale=Tai_Le
+    Talu=New_Tai_Lue Taml=Tamil Tang=Tangut Tavt=Tai_Viet Tayo=Tai_Yo Telu=Telugu Tfng=Tifinagh
+    Tglg=Tagalog Thaa=Thaana Thai=Thai Tibt=Tibetan Tirh=Tirhuta Tnsa=Tangsa Todr=Todhri
+    Tols=Tolong_Siki Toto=Toto Tutg=Tulu_Tigalari Ugar=Ugaritic Vaii=Vai Vith=Vithkuqi
+    Wara=Warang_Citi Wcho=Wancho Xpeo=Old_Persian Xsux=Cuneiform Yezi=Yezidi Yiii=Yi
+    Zanb=Zanabazar_Square Zinh=Inherited=Qaai Zyyy=Common Zzzz=Unknown"""
+for _line in _SCRIPT_TABLE.split():
+    _short, _canonical, *_more = _line.split("=")
+    for _alias in (_short, _canonical, *_more):
+        _SCRIPT_NAMES[_alias] = _canonical
+_PROPERTY_NAMES = {
+    "General_Category": "gc",
+    "gc": "gc",
+    "Script": "sc",
+    "sc": "sc",
+    "Script_Extensions": "scx",
+    "scx": "scx",
+}
+del _name, _aliases, _parts, _alias, _line, _canonical, _short, _more
+
+
+@functools.lru_cache(maxsize=1024)
+def ecma_to_python(pattern: str) -> str:
+    """A Python ``re`` pattern with the same language as the ECMA-262 pattern ``pattern`` read
+    with the ``u`` flag (Unicode semantics, as JSON Schema reads patterns).
+
+    What ECMA-262 and ``re`` read differently is rewritten: ``.`` excludes only line terminators
+    (``\\n``, ``\\r``, U+2028, U+2029); ``\\s`` is ECMA's WhiteSpace and LineTerminator set,
+    ``\\d`` and ``\\w`` are ASCII; ``\\p{...}``/``\\P{...}`` are Unicode property escapes
+    (General_Category values, binary properties, ``Script=``/``Script_Extensions=``);
+    ``\\cX``, ``\\0``, ``\\xHH``, ``\\uHHHH`` (surrogate pairs combine), ``\\u{H...}``, ``[\\b]``
+    (backspace), ``[]`` (matches nothing) and ``[^]`` (anything). ``(?<name>...)`` is a group.
+    Like Annex B (web-compatibility) ECMA-262, a ``{`` or ``}`` that is not a quantifier and an
+    escaped ASCII punctuation character stand for themselves.
+
+    Raises :class:`GrammarError` for a syntax error and for what has no meaning in ECMA-262 with
+    the ``u`` flag (``\\a``, ``\\Z``, ``\\A``, unknown property names, inline flags such as
+    ``(?i)``, and ``{,n}``, which ``re`` would read as ``{0,n}``), naming the construct;
+    backreferences (``\\1``, ``\\k<name>``) are refused as unsupported.
+    """
+    return "|".join(ecma_alternatives(pattern))
+
+
+@functools.lru_cache(maxsize=1024)
+def ecma_alternatives(pattern: str) -> tuple[str, ...]:
+    """:func:`ecma_to_python` of each top-level alternative of ``pattern`` (split at the ``|``
+    outside groups and classes), so that each can be parsed on its own: ``re``'s parser factors
+    common prefixes out of alternatives (``^01$|^07$`` becomes ``^0(?:1$|7$)``), which would hide
+    where each one's anchors are."""
+    translator = _EcmaTranslator(pattern)
+    translator.translate()
+    out, pieces, last = translator.out, [], 0
+    for k in translator.splits:
+        pieces.append("".join(out[last:k]))
+        last = k + 1
+    pieces.append("".join(out[last:]))
+    return tuple(pieces)
+
+
+class _EcmaTranslator:
+    """One left-to-right pass over an ECMA-262 pattern, writing the ``re`` text as it goes."""
+
+    def __init__(self, pattern: str):
+        self.pattern = pattern
+        self.i = 0
+        self.out: list[str] = []
+        self.depth = 0  # open groups
+        self.splits: list[int] = []  # indices in ``out`` of the top-level "|"
+
+    def translate(self) -> None:
+        p, n = self.pattern, len(self.pattern)
+        while self.i < n:
+            start, c = self.i, p[self.i]
+            if c == "\\":
+                self.i += 1
+                item = self._escape(start, in_class=False)
+                self.out.append(item if isinstance(item, str) else _python_class(item))
+            elif c == "[":
+                self.out.append(_python_class(self._class(start)))
+            elif c == ".":
+                self.i += 1
+                self.out.append(_python_class(_ECMA_DOT))
+            elif c == "(":
+                self._group(start)
+            elif c in ")|*+?^$":
+                self.i += 1
+                if c == ")":
+                    self.depth -= 1
+                elif c == "|" and self.depth == 0:
+                    self.splits.append(len(self.out))
+                self.out.append(c)
+            elif c == "{":
+                if m := _ECMA_QUANTIFIER.match(p, start):
+                    self.i = m.end()
+                    self.out.append(m.group())
+                elif m := _ECMA_BAD_QUANTIFIER.match(p, start):
+                    self._fail(
+                        f"{m.group()} is not a quantifier in ECMA-262 (write {{0,n}})", start
+                    )
+                else:  # a literal brace (Annex B); the u flag would make it a syntax error
+                    self.i += 1
+                    self.out.append("\\{")
+            else:
+                self.out.append(_python_class(_single(self._code_point())))
+
+    def _fail(self, what: str, at: int) -> NoReturn:
+        line, column = line_column(self.pattern, at)
+        raise GrammarError(
+            f"invalid ECMA-262 pattern {_show(self.pattern)}: {what}", line=line, column=column
+        )
+
+    def _unsupported(self, what: str, at: int) -> NoReturn:
+        line, column = line_column(self.pattern, at)
+        raise GrammarError(
+            f"unsupported regex construct: {what} in {_show(self.pattern)}",
+            line=line,
+            column=column,
+        )
+
+    def _code_point(self) -> int:
+        """The literal character at ``self.i`` (a UTF-16 surrogate pair is one code point)."""
+        p, i = self.pattern, self.i
+        cp = ord(p[i])
+        self.i = i + 1
+        if 0xD800 <= cp <= 0xDBFF and i + 1 < len(p) and 0xDC00 <= ord(p[i + 1]) <= 0xDFFF:
+            self.i = i + 2
+            return 0x10000 + ((cp - 0xD800) << 10) + (ord(p[i + 1]) - 0xDC00)
+        return cp
+
+    def _group(self, start: int) -> None:
+        p = self.pattern
+        self.depth += 1
+        for opener in ("(?:", "(?=", "(?!", "(?<=", "(?<!"):
+            if p.startswith(opener, start):
+                self.i = start + len(opener)
+                self.out.append(opener)
+                return
+        if p.startswith("(?<", start):
+            m = _ECMA_GROUP_NAME.match(p, start + 2)
+            if not m:
+                self._fail("invalid group name", start)
+            self.i = m.end()
+            self.out.append("(")  # names only matter to backreferences, which are refused
+            return
+        if p.startswith("(?", start):
+            self._unsupported(
+                f"group syntax {p[start : start + 3]!r} (ECMA-262 has no inline flags "
+                "or other group extensions)",
+                start,
+            )
+        self.i = start + 1
+        self.out.append("(")
+
+    def _escape(self, start: int, in_class: bool) -> str | CharSet:
+        """The escape ``pattern[start:]`` (``self.i`` just after the backslash): a code point set,
+        or Python text for ``\\b``/``\\B`` outside classes."""
+        p = self.pattern
+        if self.i >= len(p):
+            self._fail("\\ at end of pattern", start)
+        c = p[self.i]
+        self.i += 1
+        if c in _ECMA_CLASS_ESCAPES:
+            return _ECMA_CLASS_ESCAPES[c]
+        if c in "pP":
+            chars = self._property(start)
+            return complement(chars) if c == "P" else chars
+        if c in _ECMA_CONTROL_ESCAPES:
+            return _single(_ECMA_CONTROL_ESCAPES[c])
+        if c == "b":
+            return _single(0x08) if in_class else "\\b"
+        if c == "B" and not in_class:
+            return "\\B"
+        if c == "-" and in_class:
+            return _single(0x2D)
+        if c == "c":
+            if self.i < len(p) and p[self.i].isascii() and p[self.i].isalpha():
+                self.i += 1
+                return _single(ord(p[self.i - 1]) % 32)
+            self._fail("\\c must be followed by a letter A-Z or a-z", start)
+        if c == "0":
+            if self.i < len(p) and p[self.i].isdigit():
+                self._fail("octal escapes are not allowed with Unicode semantics", start)
+            return _single(0)
+        if c in "123456789":
+            if in_class:
+                self._fail(f"\\{c} in a character class", start)
+            self._unsupported(f"backreference \\{c}", start)
+        if c == "k":
+            self._unsupported("backreference \\k<...>", start)
+        if c == "x":
+            digits = p[self.i : self.i + 2]
+            if len(digits) < 2 or not all(d in "0123456789abcdefABCDEF" for d in digits):
+                self._fail("\\x must be followed by two hex digits", start)
+            self.i += 2
+            return _single(int(digits, 16))
+        if c == "u":
+            return _single(self._unicode_escape(start))
+        if c in _ECMA_SYNTAX_CHARACTERS or (c.isascii() and not c.isalnum()):
+            # A syntax character, '/' (both standard), or other ASCII punctuation (Annex B reads
+            # it as itself; with the u flag it is a syntax error, but it can mean nothing else).
+            self.i -= 1
+            return _single(self._code_point())
+        self._fail(f"unknown escape \\{c}", start)
+
+    def _unicode_escape(self, start: int) -> int:
+        p = self.pattern
+        if p.startswith("{", self.i):
+            end = p.find("}", self.i)
+            digits = p[self.i + 1 : end] if end > 0 else ""
+            if not digits or not all(d in "0123456789abcdefABCDEF" for d in digits):
+                self._fail("\\u{...} must hold hex digits", start)
+            cp = int(digits, 16)
+            if cp > MAX_CODE_POINT:
+                self._fail("\\u{...} beyond U+10FFFF", start)
+            self.i = end + 1
+            return cp
+        if not _HEX4.match(p, self.i):
+            self._fail("\\u must be followed by four hex digits or {...}", start)
+        cp = int(p[self.i : self.i + 4], 16)
+        self.i += 4
+        if 0xD800 <= cp <= 0xDBFF and p.startswith("\\u", self.i) and _HEX4.match(p, self.i + 2):
+            low = int(p[self.i + 2 : self.i + 6], 16)
+            if 0xDC00 <= low <= 0xDFFF:  # an escaped surrogate pair is one code point
+                self.i += 6
+                return 0x10000 + ((cp - 0xD800) << 10) + (low - 0xDC00)
+        return cp
+
+    def _property(self, start: int) -> CharSet:
+        """``\\p{...}``'s set (``self.i`` just after the ``p``)."""
+        p = self.pattern
+        end = p.find("}", self.i)
+        if not p.startswith("{", self.i) or end < 0:
+            self._fail(f"{p[start : start + 2]} must be followed by {{property}}", start)
+        body = p[self.i + 1 : end]
+        self.i = end + 1
+        try:
+            return ecma_property(body)
+        except KeyError as e:
+            self._fail(f"unknown Unicode property {p[start : end + 1]} ({e.args[0]})", start)
+        except NotImplementedError as e:
+            self._unsupported(f"Unicode property {p[start : end + 1]} ({e.args[0]})", start)
+
+    def _class(self, start: int) -> CharSet:
+        """The set of the class at ``pattern[start] == "["``."""
+        p, n = self.pattern, len(self.pattern)
+        self.i = start + 1
+        negate = p.startswith("^", self.i)
+        if negate:
+            self.i += 1
+        parts: list[CharSet] = []
+        while True:
+            if self.i >= n:
+                self._fail("unterminated character class", start)
+            if p[self.i] == "]":
+                self.i += 1
+                break
+            at = self.i
+            lo = self._class_atom()
+            if p.startswith("-", self.i) and self.i + 1 < n and p[self.i + 1] != "]":
+                self.i += 1
+                at_hi = self.i
+                hi = self._class_atom()
+                if len(lo) != 1 or lo[0][0] != lo[0][1] or len(hi) != 1 or hi[0][0] != hi[0][1]:
+                    self._fail("a class escape cannot bound a range", at)
+                if lo[0][0] > hi[0][0]:
+                    self._fail(f"range out of order {p[at : self.i]!r}", at_hi)
+                parts.append(((lo[0][0], hi[0][0]),))
+            else:
+                parts.append(lo)
+        chars = union(*parts)
+        return complement(chars) if negate else chars
+
+    def _class_atom(self) -> CharSet:
+        if self.pattern[self.i] == "\\":
+            start = self.i
+            self.i += 1
+            item = self._escape(start, in_class=True)
+            assert not isinstance(item, str)
+            return item
+        return _single(self._code_point())
+
+
+def _single(code_point: int) -> CharSet:
+    return ((code_point, code_point),)
+
+
+def _python_class(chars: CharSet) -> str:
+    """Python ``re`` text matching one code point of ``chars``."""
+    if not chars:
+        return "[^\\x00-\\U0010ffff]"
+    if len(chars) == 1 and chars[0][0] == chars[0][1]:
+        c = chr(chars[0][0])
+        return c if c.isascii() and c.isalnum() else f"\\U{chars[0][0]:08x}"
+    return (
+        "["
+        + "".join(f"\\U{lo:08x}" if lo == hi else f"\\U{lo:08x}-\\U{hi:08x}" for lo, hi in chars)
+        + "]"
+    )
+
+
+def ecma_property(body: str) -> CharSet:
+    """The code points of the ECMA-262 property escape ``\\p{body}``: ``Name=Value`` for
+    General_Category (``gc``), Script (``sc``) and Script_Extensions (``scx``), or a lone
+    General_Category value or binary property. Names are case-sensitive, as in ECMA-262.
+    Raises ``KeyError`` with the reason for an unknown name, ``NotImplementedError`` for a
+    property without a table here."""
+    name, eq, value = body.partition("=")
+    if eq:
+        kind = _PROPERTY_NAMES.get(name)
+        if kind is None:
+            raise KeyError(f"unknown property name {name!r}" + _did_you_mean(name))
+        if kind == "gc":
+            if value not in _GC_NAMES:
+                raise KeyError(f"unknown General_Category value {value!r}" + _did_you_mean(value))
+            return _general_category(_GC_NAMES[value])
+        if value not in _SCRIPT_NAMES:
+            raise KeyError(f"unknown Script value {value!r}" + _did_you_mean(value))
+        return _script(kind, _SCRIPT_NAMES[value])
+    if body in _GC_NAMES:
+        return _general_category(_GC_NAMES[body])
+    if body in _BINARY_PROPERTIES:
+        return _binary_property(_BINARY_PROPERTIES[body])
+    raise KeyError(
+        f"not a General_Category value or binary property: {body!r}" + _did_you_mean(body)
+    )
+
+
+def _did_you_mean(name: str) -> str:
+    """A hint for a property name that differs from a known one only in case or underscores."""
+    key = name.replace("_", "").lower()
+    for known in (*_GC_NAMES, *_BINARY_PROPERTIES, *_SCRIPT_NAMES, *_PROPERTY_NAMES):
+        if known.replace("_", "").lower() == key:
+            return f"; names are case-sensitive: did you mean {known!r}?"
+    return ""
+
+
+@functools.cache
+def _general_category(categories: tuple[str, ...]) -> CharSet:
+    """The code points of the union of two-letter General_Category values."""
+    return union(*map(_one_category, categories))
+
+
+@functools.cache
+def _one_category(category: str) -> CharSet:
+    if category == "Cs":  # not in _all_chars, which leaves the surrogates out
+        return (SURROGATES,)
+    return _regex_scan(f"\\p{{gc={category}}}+")
+
+
+@functools.cache
+def _binary_property(name: str) -> CharSet:
+    if name == "Any":
+        return _FULL
+    if name == "ASCII":
+        return ((0, 0x7F),)
+    if name == "Assigned":
+        return complement(_general_category(("Cn",)))
+    return _regex_scan(f"\\p{{{name}}}+")
+
+
+@functools.cache
+def _script(kind: str, name: str) -> CharSet:
+    return _regex_scan(f"\\p{{{kind}={name}}}+")
+
+
+def _regex_scan(pattern: str) -> CharSet:
+    """The code points a run pattern of the ``regex`` package covers (surrogates excluded)."""
+    try:
+        import regex as regex_package
+    except ImportError as e:  # a core dependency; only a broken install lacks it
+        raise NotImplementedError("the regex package is not installed") from e
+    try:
+        compiled = regex_package.compile(pattern)
+    except regex_package.error as e:
+        raise NotImplementedError(
+            f"the installed regex package ({regex_package.__version__}) does not know it"
+        ) from e
+    return _runs(compiled.finditer(_all_chars()))

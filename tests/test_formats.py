@@ -334,6 +334,49 @@ def test_leap_second_every_offset():
     assert not accepts("time", "23:59:61Z", leap_seconds=True)
 
 
+@pytest.mark.slow
+def test_leap_second_offsets_exhaustive():
+    """For every local time, the offsets that may follow ``HH:MM:60`` are exactly those for which
+    a ``datetime`` oracle puts the time at 23:59 UTC (all 2,880 numeric offsets and ``Z``/``z``),
+    enumerated from the automaton itself; and that automaton stays the minimal one."""
+    from grammarlib.regular import CharDFA
+
+    dfa = CharDFA.from_expr(format_expr("time", leap_seconds=True))
+    assert dfa.num_states < 12_000  # six states per local minute plus the offset texts
+    day = datetime(2000, 1, 2)
+    expected: dict[str, set[str]] = {}
+    for sign in "+-":
+        for off in range(1440):
+            # local - offset = UTC, so local = 23:59 UTC + offset
+            local = day.replace(hour=23, minute=59) + timedelta(
+                minutes=off if sign == "+" else -off
+            )
+            text = f"{sign}{off // 60:02d}:{off % 60:02d}"
+            expected.setdefault(local.strftime("%H:%M"), set()).add(text)
+    expected["23:59"] |= {"Z", "z"}
+    assert len(expected) == 1440 and sum(map(len, expected.values())) == 2882
+
+    def offsets(prefix: str, suffix: str = "") -> set[str]:
+        found = {suffix} if suffix and dfa.accepts(prefix + suffix) else set()
+        if len(suffix) < 6:
+            for c in "+-Zz:0123456789" if suffix else "+-Zz":  # (digits would extend a fraction)
+                if dfa.accepts_prefix(prefix + suffix + c):
+                    found |= offsets(prefix, suffix + c)
+        return found
+
+    for local, texts in expected.items():
+        assert offsets(local + ":60") == texts, local
+        assert offsets(local + ":60.25") == texts, local
+    for s in ("23:59:60Z", "15:59:60-08:00", "01:29:60+01:30", "23:29:60+23:30", "00:29:60-23:30"):
+        assert dfa.accepts(s), s
+    for s in ("22:59:60Z", "23:58:60Z", "23:59:60+01:00", "23:59:60-00:30", "23:59:61Z"):
+        assert not dfa.accepts(s), s
+    # date-time: the same times after any date (the leap second's date is not restricted).
+    both = CharDFA.from_expr(format_expr("date-time", leap_seconds=True))
+    assert both.accepts("1998-12-31T15:59:60.123-08:00") and both.accepts("2024-02-29t23:59:60z")
+    assert not both.accepts("1998-12-31T22:59:60Z") and not both.accepts("1998-12-31T23:58:60Z")
+
+
 def agree(name: str, cases: list[str], oracle: Callable[[str], bool]) -> None:
     """``accepts(name, s) == oracle(s)`` for every case, and each answer is given at least 5% of
     the time (so the cases really probe the boundary)."""
