@@ -134,6 +134,7 @@ class Grammar:
         property_order: str = "schema",
         formats: bool = True,
         registry: object = None,
+        draft: str | None = None,
     ) -> Grammar:
         """The JSON texts valid under ``schema`` (a dict, bool or JSON text).
 
@@ -142,7 +143,9 @@ class Grammar:
         cannot be enforced, with a warning, instead of raising. ``escapes``: ``"dumps"`` (string
         escapes only where ``json.dumps`` writes them) or ``"any"``. ``property_order``:
         ``"schema"`` or ``"any"``. ``formats=False`` treats ``format`` as an annotation.
-        ``registry``: a ``referencing.Registry`` for references to other documents. See
+        ``registry``: a ``referencing.Registry`` for references to other documents. ``draft``:
+        the draft of a schema without ``$schema`` (by default detected: 2020-12 unless it has
+        older-draft forms such as array-form ``items``). Every draft from 04 on is read. See
         :mod:`grammarlib.jsonschema` for the exact semantics and the supported keywords."""
         from .jsonschema import schema_to_grammar
 
@@ -154,13 +157,24 @@ class Grammar:
             property_order=property_order,
             formats=formats,
             registry=registry,
+            draft=draft,
         )
 
     @classmethod
     def from_pydantic(cls, model: type, **kw: object) -> Grammar:
         """The JSON texts of instances of a pydantic v2 ``model`` (via ``model_json_schema()``);
-        keyword arguments are those of :meth:`from_json_schema`."""
-        return cls.from_json_schema(model.model_json_schema(), **kw)  # type: ignore[attr-defined,arg-type]
+        keyword arguments are those of :meth:`from_json_schema`.
+
+        Objects have only the fields their model declares, unless the model's config says
+        ``extra="allow"``: pydantic's default (``extra="ignore"``) accepts unknown keys and drops
+        them, so generating them would only waste tokens (a small model may never stop)."""
+        from .schema_dialects import subschemas
+
+        schema = model.model_json_schema()  # type: ignore[attr-defined]
+        for node, _ in subschemas(schema):
+            if "properties" in node and "additionalProperties" not in node:
+                node["additionalProperties"] = False
+        return cls.from_json_schema(schema, **kw)  # type: ignore[arg-type]
 
     @classmethod
     def from_choices(cls, choices: Iterable[str | bytes]) -> Grammar:

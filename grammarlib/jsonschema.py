@@ -74,7 +74,7 @@ from re import _parser  # type: ignore[attr-defined]
 from typing import Any
 
 from .charsets import MAX_CODE_POINT, SURROGATES, CharSet, difference, intersection, utf8_expr
-from .errors import GrammarError
+from .errors import GrammarError, SchemaError
 from .grammar import Grammar
 from .ir import (
     EMPTY,
@@ -93,7 +93,17 @@ from .ir import (
     seq,
     star,
 )
-from .regex import _Chars, _chars, _Converter, _HasLookaround
+from .regex import _Chars, _chars, _Converter, _HasLookaround, ecma_alternatives
+from .schema_dialects import (
+    ANNOTATION_KEYWORDS,
+    DRAFT202012,
+    DRAFTS,
+    check_shape,
+    detect_draft,
+    known_keywords,
+    to_draft202012,
+    translated_metaschemas,
+)
 
 __all__ = [
     "ESCAPE_POLICIES",
@@ -116,12 +126,6 @@ escape for every character."""
 _ESCAPES: contextvars.ContextVar[str] = contextvars.ContextVar("escapes", default="dumps")
 
 _FULL: CharSet = ((0, MAX_CODE_POINT),)
-_DRAFT = "https://json-schema.org/draft/2020-12/schema"
-
-
-class SchemaError(GrammarError):
-    """A JSON Schema that cannot be compiled: an unsupported keyword, a malformed or
-    unsatisfiable schema. The message names the keyword and the JSON pointer where it applies."""
 
 
 def schema_to_grammar(
@@ -133,8 +137,14 @@ def schema_to_grammar(
     registry: Any = None,
     property_order: str = "schema",
     escapes: str = "dumps",
+    draft: str | None = None,
 ) -> Grammar:
     """The grammar of the JSON texts valid under ``schema`` (a dict, bool or JSON text).
+
+    ``draft``: the draft to read a schema that has no ``$schema`` in (a meta-schema URI or a
+    name: ``"draft-04"``, ``"draft-06"``, ``"draft-07"``, ``"2019-09"``, ``"2020-12"``); by
+    default 2020-12 unless the schema uses forms only older drafts have (see
+    :func:`grammarlib.schema_dialects.detect_draft`).
 
     ``formats``: enforce ``format`` (an assertion; with False it is the annotation that draft
     2020-12 makes it by default, and ignored). ``registry``: a ``referencing.Registry`` of the
@@ -147,6 +157,9 @@ def schema_to_grammar(
             schema = json.loads(schema)
         except ValueError as e:
             raise SchemaError(f"schema is not valid JSON: {e}") from e
+    draft = detect_draft(schema, default=draft)
+    check_shape(schema, draft)
+    schema = to_draft202012(schema, draft)
     ws = _Whitespace(whitespace)
     if escapes not in ESCAPE_POLICIES:
         raise ValueError(f"escapes must be one of {ESCAPE_POLICIES}, not {escapes!r}")
@@ -432,21 +445,34 @@ class _CharConverter(_Converter):
 def ecma_pattern(pattern: str) -> Expr:
     """Character level: strings in which ``pattern`` matches somewhere (ECMA-262 ``test``).
 
-    The pattern is read with Python ``re`` syntax in ASCII mode (``\\d``, ``\\w`` ASCII as in
-    ECMA-262; note ``\\s`` is then ASCII too). Each top-level branch is unanchored unless it
-    starts with ``^`` / ends with ``$``; anchors elsewhere are refused."""
+    The pattern is ECMA-262 with the ``u`` flag (Unicode semantics, as JSON Schema reads it):
+    :func:`~grammarlib.regex.ecma_alternatives` rewrites each top-level alternative into a ``re``
+    pattern with the same language (``\\d``/``\\w`` ASCII, ``\\s`` ECMA's white space, ``.``
+    without line terminators, ``\\p{...}`` property escapes, ``\\uXXXX``, ``\\cX``, ...),
+    which the regex converter then reads. Each alternative is unanchored unless it starts with
+    ``^`` / ends with ``$``; anchors elsewhere are refused. Raises :class:`SchemaError` naming
+    the pattern for what ECMA-262 rejects (an unknown ``\\p{...}`` name, ``\\Z``) or
+    grammarlib cannot enforce."""
     try:
-        parsed = _parser.parse(pattern, C.SRE_FLAG_ASCII)
-    except Exception as e:
-        raise GrammarError(f"invalid pattern {pattern!r}: {e}") from e
-    conv = _CharConverter(pattern, parsed.state)
-    flags = parsed.state.flags | C.SRE_FLAG_ASCII
-    items = list(parsed)
-    branches = items[0][1][1] if len(items) == 1 and items[0][0] is C.BRANCH else [items]
+        alternatives = ecma_alternatives(pattern)
+    except GrammarError as e:
+        raise SchemaError(e.message) from None
     anything = star(_chars(_FULL))
     out = []
-    for branch in branches:
-        branch = list(branch)
+    for text in alternatives:
+        try:
+            parsed = _parser.parse(text, C.SRE_FLAG_ASCII)
+        except Exception as e:  # re.error's position would be one in the translation
+            msg = getattr(e, "msg", e)
+            if len(alternatives) > 1:  # an unbalanced group: report it on the whole pattern
+                try:
+                    _parser.parse("|".join(alternatives), C.SRE_FLAG_ASCII)
+                except Exception as whole:
+                    msg = getattr(whole, "msg", whole)
+            raise SchemaError(f"invalid ECMA-262 pattern {pattern!r}: {msg}") from e
+        conv = _CharConverter(pattern, parsed.state)
+        flags = parsed.state.flags | C.SRE_FLAG_ASCII
+        branch = list(parsed)
         start = bool(branch) and branch[0] == (C.AT, C.AT_BEGINNING)
         end = bool(branch) and branch[-1] == (C.AT, C.AT_END)
         try:
@@ -737,6 +763,9 @@ _SUPPORTED = frozenset(
      "minProperties", "maxProperties", "dependentRequired", "dependentSchemas",
      "unevaluatedProperties", "unevaluatedItems", "contains", "uniqueItems"}
 )  # fmt: skip
+_ALL_KEYWORDS = sorted(  # what a typo may have meant: keywords that assert something
+    (set().union(*(known_keywords(d) for d in DRAFTS)) | _SUPPORTED) - ANNOTATION_KEYWORDS
+)
 _NUMERIC = ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum")
 _MAX_UNIQUE_ARRAYS = 4096  # uniqueItems with contains: arrays listed one by one
 _MAX_UNIQUE_STATES = 1024  # ... otherwise one state per subset of the (at most 10) values
@@ -749,10 +778,39 @@ def _pure_ref(s: Any) -> str | None:
     """``$ref``/``$dynamicRef`` when it is the only assertion of ``s``, else None."""
     if not isinstance(s, dict):
         return None
-    keys = [k for k in s if k not in _IGNORED or k in ("then", "else")]
+    keys = [k for k in s if k in _SUPPORTED or k in ("then", "else")]
     if keys == ["$ref"] or keys == ["$dynamicRef"]:
         return keys[0]
     return None
+
+
+def _unknown_keyword(key: str, where: str) -> None:
+    """An unknown keyword is an annotation (the specification says so); one that is a single
+    edit away from a keyword is probably a typo, which deserves a warning (vendor prefixes such
+    as ``x-`` and ``_`` are deliberate)."""
+    if key.startswith(("x-", "_")):
+        return
+    close = [k for k in _ALL_KEYWORDS if _one_edit(key, k)]
+    if close:
+        warnings.warn(
+            f"unknown keyword {key!r} at {where} is ignored (an annotation); "
+            f"did you mean {close[0]!r}?",
+            stacklevel=4,
+        )
+
+
+def _one_edit(a: str, b: str) -> bool:
+    """Whether ``a`` and ``b`` differ by one insertion, deletion, substitution or swap."""
+    if a == b or abs(len(a) - len(b)) > 1:
+        return False
+    if len(a) == len(b):
+        diff = [i for i in range(len(a)) if a[i] != b[i]]
+        return len(diff) == 1 or (
+            len(diff) == 2 and diff[1] == diff[0] + 1 and a[diff[0]] == b[diff[1]]
+            and a[diff[1]] == b[diff[0]]
+        )
+    short, long_ = (a, b) if len(a) < len(b) else (b, a)
+    return any(long_[:i] + long_[i + 1 :] == short for i in range(len(long_)))
 
 
 class _TooMany(Exception):
@@ -766,7 +824,7 @@ class _Compiler:
         from jsonschema import Draft202012Validator
         from jsonschema_specifications import REGISTRY as SPECIFICATIONS
         from referencing import Registry
-        from referencing.jsonschema import DRAFT202012
+        from referencing.jsonschema import DRAFT202012 as SPEC_202012
 
         self.root = root
         self.ws = ws
@@ -778,10 +836,14 @@ class _Compiler:
         self.rules: dict[str, Expr] = {}
         self.rule_names: dict[Any, str] = {}
         self.reasons: list[str] = []
-        self.spec = DRAFT202012
+        self.spec = SPEC_202012
         registry = (registry if registry is not None else Registry()).combine(SPECIFICATIONS)
+        registry = registry.with_resources(  # older meta-schemas as their 2020-12 translations
+            (uri, SPEC_202012.create_resource(contents))
+            for uri, contents in translated_metaschemas()
+        )
         root_schema = root if isinstance(root, (dict, bool)) else {}
-        resource = DRAFT202012.create_resource(root_schema)
+        resource = SPEC_202012.create_resource(root_schema)
         registry = registry.with_resource(resource.id() or "", resource).crawl()
         self.resolver = registry.resolver_with_root(resource)
         checker = Draft202012Validator.FORMAT_CHECKER if formats else None
@@ -918,11 +980,12 @@ class _Compiler:
 
     def flatten_dict(self, sub: _Sub, ann: bool) -> list[_Flat]:
         s, where = sub.schema, sub.where
-        if s.get("$schema", _DRAFT).rstrip("#") != _DRAFT:
-            self.unsupported("$schema", where, f"only {_DRAFT} is supported")
+        embedded = s.get("$schema") if where != "#" else None
+        if isinstance(embedded, str) and detect_draft({"$schema": embedded}) != DRAFT202012:
+            self.unsupported("$schema", where, "an embedded resource of another draft")
         for k in s:
             if k not in _SUPPORTED and k not in _IGNORED:
-                self.unsupported(k, where)
+                _unknown_keyword(k, where)
         ann = ann or "unevaluatedProperties" in s or "unevaluatedItems" in s
         groups: list[list[_Flat]] = [[self.own(sub)]]
         for key in ("$ref", "$dynamicRef"):
@@ -1084,7 +1147,16 @@ class _Compiler:
                 raise SchemaError(f"'pattern' at {where} must be a string")
             f.langs.append(("pattern", s["pattern"], False, _ptr(where, "pattern")))
         if "format" in s and self.formats:
-            f.langs.append(("format", s["format"], False, _ptr(where, "format")))
+            from .formats import FORMATS
+
+            if s["format"] in FORMATS:
+                f.langs.append(("format", s["format"], False, _ptr(where, "format")))
+            else:
+                warnings.warn(
+                    f"unknown format {s['format']!r} at {_ptr(where, 'format')} is an annotation "
+                    f"(not enforced); known formats: {', '.join(sorted(FORMATS))}",
+                    stacklevel=2,
+                )
         props = _dict(s, "properties", where)
         f.props = {n: [self.child(sub, x, "properties", n)] for n, x in props.items()}
         f.eval_names = frozenset(props)
@@ -1472,8 +1544,7 @@ class _Compiler:
                 return None
         from .formats import FORMATS, format_expr
 
-        if v not in FORMATS:
-            self.unsupported("format", where, f"unknown format {v!r}")
+        if v not in FORMATS:  # (a negated unknown format: an annotation, no value is excluded)
             return None
         return format_expr(v)
 
@@ -2024,17 +2095,22 @@ def _number() -> Expr:
 
 
 def exact_validator(schema: Any, *, registry: Any = None) -> Any:
-    """A ``jsonschema`` validator (the schema's draft, format checking on) for values parsed
-    with ``json.loads(text, parse_float=exact_number)``: numbers are then judged by their exact
+    """A ``jsonschema`` validator (the schema's draft as grammarlib reads it, format checking on
+    for the formats grammarlib enforces; others are annotations) for values parsed with
+    ``json.loads(text, parse_float=exact_number)``: numbers are then judged by their exact
     decimal value, as grammarlib does. (With Python floats, a long number text such as
     ``670966873035357577.028`` rounds to an integral float and would count as an integer.)"""
     import jsonschema
 
+    from .formats import FORMATS
+
     text = schema if isinstance(schema, str) else json.dumps(schema)
     root = json.loads(text, parse_float=exact_number)
-    cls = jsonschema.validators.validator_for(root)
+    cls = jsonschema.validators.validator_for({"$schema": detect_draft(root)})
+    checker = jsonschema.FormatChecker(formats=())
+    checker.checkers = {k: v for k, v in cls.FORMAT_CHECKER.checkers.items() if k in FORMATS}
     extra = {} if registry is None else {"registry": registry}
-    return cls(root, format_checker=cls.FORMAT_CHECKER, **extra)
+    return cls(root, format_checker=checker, **extra)
 
 
 def exact_number(text: str) -> int | Decimal:

@@ -1,4 +1,5 @@
-"""Run the JSON-Schema-Test-Suite (draft 2020-12) through the JSON Schema compiler.
+"""Run the JSON-Schema-Test-Suite (drafts 04, 06, 07, 2019-09 and 2020-12) through the JSON
+Schema compiler.
 
 For every test group: compile the schema (with the suite's remote schemas in the ``$ref``
 registry, and ``format`` as the annotation draft 2020-12 makes it by default); feed each instance
@@ -13,9 +14,13 @@ valid objects whose keys are out of schema order are refused).
 
 Prints the per-keyword-file table (Markdown) and, with ``-v``, every refusal and failure.
 ``--update`` rewrites ``tests/data/schema_suite_expected.json``, the results that
-``tests/test_schema_suite.py`` pins.
+``tests/test_schema_suite.py`` pins (``schema_suite_expected_<draft>.json`` for the older drafts).
+``--draft NAME`` picks the draft (``draft2020-12`` by default; ``draft4``, ``draft6``, ``draft7``,
+``draft2019-09``; ``all`` runs each); the suite's schemas have no ``$schema``, so each is read as
+that draft, and the suite's remote documents of that draft are translated like the schemas.
 
-Usage: ``python scripts/schema_suite.py [-v] [--update] [--schema-order] [SUITE_DIR]``; without
+Usage: ``python scripts/schema_suite.py [-v] [--update] [--schema-order] [--draft NAME]
+[SUITE_DIR]``; without
 ``SUITE_DIR`` the suite is taken from the ``jsonschema==4.26.0`` sdist (fetched with pip into the
 asset cache).
 """
@@ -39,9 +44,16 @@ from grammarlib.errors import GrammarError
 from grammarlib.jsonschema import schema_to_grammar
 
 SDIST = "jsonschema==4.26.0"
-_DIR = "jsonschema-4.26.0-suite"
-EXPECTED = Path(__file__).resolve().parents[1] / "tests" / "data" / "schema_suite_expected.json"
+_DIR = "jsonschema-4.26.0-suite-all-drafts"
+DATA = Path(__file__).resolve().parents[1] / "tests" / "data"
+EXPECTED = DATA / "schema_suite_expected.json"
 REMOTE_BASE = "http://localhost:1234/"
+DRAFTS = ("draft4", "draft6", "draft7", "draft2019-09", "draft2020-12")
+
+
+def expected_file(draft: str) -> Path:
+    """Where the pinned results of ``draft`` live."""
+    return EXPECTED if draft == "draft2020-12" else DATA / f"schema_suite_expected_{draft}.json"
 
 
 def suite_root() -> Path:
@@ -50,7 +62,7 @@ def suite_root() -> Path:
     from grammarlib.masks.assets import assets_dir
 
     target = assets_dir() / _DIR
-    if (target / "tests" / "draft2020-12" / "type.json").is_file():
+    if all((target / "tests" / d / "type.json").is_file() for d in DRAFTS):
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=target.parent, prefix=".fetch-") as tmp:
@@ -58,7 +70,8 @@ def suite_root() -> Path:
         subprocess.run([*cmd, "-d", tmp, SDIST], check=True, capture_output=True)
         (sdist,) = Path(tmp).glob("jsonschema-*.tar.gz")
         staging = Path(tmp) / "json"
-        member = re.compile(r"[^/]+/json/((?:tests/draft2020-12/[^/]+|remotes/.+)\.json)$")
+        drafts = "|".join(re.escape(d) for d in DRAFTS)
+        member = re.compile(rf"[^/]+/json/((?:tests/(?:{drafts})/[^/]+|remotes/.+)\.json)$")
         with tarfile.open(sdist) as tar:
             for info in tar.getmembers():
                 m = member.match(info.name)
@@ -73,26 +86,26 @@ def suite_root() -> Path:
     return target
 
 
-def remotes_registry(root: Path) -> Any:
-    """The suite's remote schemas at ``http://localhost:1234/...`` (draft 2020-12 ones and the
-    draft-independent ones at the top level)."""
+def remotes_registry(root: Path, draft: str = "draft2020-12") -> Any:
+    """The suite's remote schemas at ``http://localhost:1234/...`` (those of ``draft`` and the
+    draft-independent ones at the top level), read as ``draft`` and translated into 2020-12
+    as the compiler translates schemas."""
     from referencing import Registry, Resource
     from referencing.jsonschema import DRAFT202012
+
+    from grammarlib.schema_dialects import detect_draft, draft_named, to_draft202012
 
     remotes = root / "remotes"
     pairs = []
     for path in sorted(remotes.rglob("*.json")):
         rel = path.relative_to(remotes).as_posix()
-        if rel.split("/")[0] in (
-            "draft3",
-            "draft4",
-            "draft6",
-            "draft7",
-            "draft2019-09",
-            "draft-next",
-        ):
+        top = rel.split("/")[0]
+        if top.startswith("draft") and top != draft:
             continue
         contents = json.loads(path.read_text(encoding="utf-8"))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            contents = to_draft202012(contents, detect_draft(contents, default=draft_named(draft)))
         resource = Resource.from_contents(contents, default_specification=DRAFT202012)
         pairs.append((REMOTE_BASE + rel, resource))
     return Registry().with_resources(pairs)
@@ -102,7 +115,7 @@ def refusal_kind(message: str) -> str:
     """A short label for a refusal: the keyword named, or the kind of problem."""
     if "unsatisfiable" in message:
         return "unsatisfiable"
-    m = re.search(r"unsupported keyword '([^']+)'", message)
+    m = re.search(r"unsupported (?:keyword )?'([^']+)'", message)
     if m:
         return m.group(1)
     m = re.search(r"'(\$\w+)' .* does not resolve", message)
@@ -118,14 +131,15 @@ def refusal_kind(message: str) -> str:
 class Runner:
     """Compiles suite schemas and feeds instances as tokens."""
 
-    def __init__(self, root: Path, property_order: str = "any"):
+    def __init__(self, root: Path, property_order: str = "any", draft: str = "draft2020-12"):
         import tokenizers
 
         from grammarlib.masks.assets import tokenizer_json_dir
 
         self.root = root
         self.property_order = property_order
-        self.registry = remotes_registry(root)
+        self.draft = draft
+        self.registry = remotes_registry(root, draft)
         tok_dir = tokenizer_json_dir("llama-bpe")
         if tok_dir is None:
             raise RuntimeError("no tokenizer.json for llama-bpe")
@@ -149,6 +163,7 @@ class Runner:
                     formats=False,
                     registry=self.registry,
                     property_order=self.property_order,
+                    draft=self.draft,
                 )
                 compiled = gl.compile(grammar, self.info)
         except (GrammarError, RecursionError) as e:
@@ -169,7 +184,7 @@ class Runner:
 
     def run(self, verbose: bool = False) -> dict[str, list[dict[str, Any]]]:
         results: dict[str, list[dict[str, Any]]] = {}
-        for path in sorted((self.root / "tests" / "draft2020-12").glob("*.json")):
+        for path in sorted((self.root / "tests" / self.draft).glob("*.json")):
             groups = json.loads(path.read_text(encoding="utf-8"))
             results[path.stem] = rows = []
             for group in groups:
@@ -194,7 +209,7 @@ def correct(group: dict[str, Any], result: dict[str, Any]) -> list[str]:
     return bad
 
 
-def table(root: Path, results: dict[str, list[dict[str, Any]]]) -> str:
+def table(root: Path, results: dict[str, list[dict[str, Any]]], draft: str = "draft2020-12") -> str:
     """The per-keyword-file table in Markdown."""
     lines = [
         "| keyword file | compiled | unsat | valid accepted | invalid rejected |",
@@ -202,7 +217,7 @@ def table(root: Path, results: dict[str, list[dict[str, Any]]]) -> str:
     ]
     totals = [0] * 7
     for name, rows in results.items():
-        groups = json.loads((root / "tests" / "draft2020-12" / f"{name}.json").read_text())
+        groups = json.loads((root / "tests" / draft / f"{name}.json").read_text())
         row = [len(rows), 0, 0, 0, 0, 0]  # groups, compiled, unsat, valid/acc, invalid/rej
         valid = [0, 0]
         invalid = [0, 0]
@@ -236,15 +251,39 @@ def main(argv: list[str]) -> int:
     if update and order != "any":
         print("--update pins the results with property_order='any'")
         return 2
+    draft = "draft2020-12"
+    if "--draft" in argv:
+        i = argv.index("--draft")
+        draft = argv[i + 1]
+        argv = argv[:i] + argv[i + 2 :]
     args = [a for a in argv if not a.startswith("-")]
     root = Path(args[0]).parents[1] if args else suite_root()
+    failures = 0
+    for name in DRAFTS if draft == "all" else (draft,):
+        failures += run_draft(root, name, order, verbose, update)
+    return 1 if failures else 0
+
+
+def summary(results: dict[str, list[dict[str, Any]]]) -> tuple[int, int, int]:
+    """(groups, compiled, proven unsatisfiable)."""
+    rows = [r for rs in results.values() for r in rs]
+    return (
+        len(rows),
+        sum(r["refused"] is None for r in rows),
+        sum(r["refused"] == "unsatisfiable" for r in rows),
+    )
+
+
+def run_draft(root: Path, draft: str, order: str, verbose: bool, update: bool) -> int:
+    """Run one draft's suite, print its table; the number of wrong outcomes."""
     started = time.time()
-    runner = Runner(root, order)
+    runner = Runner(root, order, draft)
     results = runner.run(verbose)
-    print(table(root, results))
+    print(f"## {draft}\n")
+    print(table(root, results, draft))
     failures = 0
     for name, rows in results.items():
-        groups = json.loads((root / "tests" / "draft2020-12" / f"{name}.json").read_text())
+        groups = json.loads((root / "tests" / draft / f"{name}.json").read_text())
         for g, r in zip(groups, rows, strict=True):
             bad = correct(g, r)
             failures += len(bad)
@@ -253,16 +292,17 @@ def main(argv: list[str]) -> int:
                     print(f"  refused {name}: {g['description']}: {r.get('message', '')[:200]}")
                 for b in bad:
                     print(f"  WRONG {name}: {g['description']}: {b}")
-    print(f"\n{failures} wrong outcomes; {time.time() - started:.1f} s")
+    print(f"\n{draft}: {failures} wrong outcomes; {time.time() - started:.1f} s\n")
     if update:
         pinned = {
             name: [{k: r[k] for k in ("description", "refused", "tests")} for r in rows]
             for name, rows in results.items()
         }
-        EXPECTED.parent.mkdir(parents=True, exist_ok=True)
-        EXPECTED.write_text(json.dumps(pinned, indent=1, ensure_ascii=False) + "\n")
-        print(f"wrote {EXPECTED}")
-    return 1 if failures else 0
+        target = expected_file(draft)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(json.dumps(pinned, indent=1, ensure_ascii=False) + "\n")
+        print(f"wrote {target}")
+    return failures
 
 
 if __name__ == "__main__":

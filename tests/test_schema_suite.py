@@ -1,4 +1,4 @@
-"""The JSON-Schema-Test-Suite (draft 2020-12), pinned.
+"""The JSON-Schema-Test-Suite (drafts 04, 06, 07, 2019-09 and 2020-12), pinned.
 
 Every group's schema is compiled and every instance fed as Llama 3 tokens (see
 ``scripts/schema_suite.py``). Two checks: the invariant (in every compiled group each valid
@@ -21,34 +21,38 @@ import schema_suite
 
 pytestmark = pytest.mark.slow
 
-REGENERATE = "regenerate with `python scripts/schema_suite.py --update` if the change is intended"
+REGENERATE = (
+    "regenerate with `python scripts/schema_suite.py --draft all --update` if the change is "
+    "intended"
+)
 
 
-@pytest.fixture(scope="module")
-def suite() -> tuple[Path, dict[str, list[dict[str, Any]]]]:
+@pytest.fixture(scope="module", params=schema_suite.DRAFTS)
+def suite(request: pytest.FixtureRequest) -> tuple[Path, str, dict[str, list[dict[str, Any]]]]:
     root = schema_suite.suite_root()
-    return root, schema_suite.Runner(root).run()
+    draft = request.param
+    return root, draft, schema_suite.Runner(root, draft=draft).run()
 
 
-def _groups(root: Path, name: str) -> list[dict[str, Any]]:
-    path = root / "tests" / "draft2020-12" / f"{name}.json"
+def _groups(root: Path, draft: str, name: str) -> list[dict[str, Any]]:
+    path = root / "tests" / draft / f"{name}.json"
     return json.loads(path.read_text(encoding="utf-8"))
 
 
-def test_every_compiled_schema_is_exact(suite: tuple[Path, dict[str, Any]]) -> None:
-    root, results = suite
+def test_every_compiled_schema_is_exact(suite: tuple[Path, str, dict[str, Any]]) -> None:
+    root, draft, results = suite
     wrong = [
-        f"{name}: {group['description']}: {bad}"
+        f"{draft} {name}: {group['description']}: {bad}"
         for name, rows in results.items()
-        for group, row in zip(_groups(root, name), rows, strict=True)
+        for group, row in zip(_groups(root, draft, name), rows, strict=True)
         for bad in schema_suite.correct(group, row)
     ]
     assert not wrong, "\n".join(wrong)
 
 
-def test_results_match_the_pinned_ones(suite: tuple[Path, dict[str, Any]]) -> None:
-    _, results = suite
-    expected = json.loads(schema_suite.EXPECTED.read_text(encoding="utf-8"))
+def test_results_match_the_pinned_ones(suite: tuple[Path, str, dict[str, Any]]) -> None:
+    _, draft, results = suite
+    expected = json.loads(schema_suite.expected_file(draft).read_text(encoding="utf-8"))
     assert sorted(expected) == sorted(results), f"keyword files differ; {REGENERATE}"
     diffs = []
     for name, rows in results.items():
@@ -65,9 +69,9 @@ def test_results_match_the_pinned_ones(suite: tuple[Path, dict[str, Any]]) -> No
     assert not diffs, "\n".join([*diffs, REGENERATE])
 
 
-def test_coverage(suite: tuple[Path, dict[str, Any]]) -> None:
-    """At least 95 % of the groups compile or are proven unsatisfiable."""
-    _, results = suite
+def test_coverage(suite: tuple[Path, str, dict[str, Any]]) -> None:
+    """At least 95 % of the groups of every draft compile or are proven unsatisfiable."""
+    _, _, results = suite
     rows = [r for rs in results.values() for r in rs]
     handled = sum(r["refused"] in (None, "unsatisfiable") for r in rows)
     assert handled >= 0.95 * len(rows), f"{handled}/{len(rows)}"
