@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from grammarlib.masks.cache import load_arrays, save_arrays
 from grammarlib.masks.store import MaskStore
@@ -30,7 +30,15 @@ class CompiledGrammar:
     Immutable in meaning and safe to share across threads; masks are computed lazily and cached.
     """
 
-    __slots__ = ("_runtime", "automaton", "grammar", "mask_store", "rules", "tokenizer_info")
+    __slots__ = (
+        "_key_tables",
+        "_runtime",
+        "automaton",
+        "grammar",
+        "mask_store",
+        "rules",
+        "tokenizer_info",
+    )
 
     def __init__(
         self,
@@ -47,6 +55,7 @@ class CompiledGrammar:
         else:
             self.rules, self.automaton = _automaton
         self._runtime = Runtime(self.automaton)
+        self._key_tables: Any = None  # json_keys.TokenTables, made on first use
         self.tokenizer_info = tokenizer_info
         self.mask_store: MaskStore | None = None
         if tokenizer_info is not None:

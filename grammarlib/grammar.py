@@ -17,7 +17,7 @@ class Grammar:
     start give equal grammars with equal :attr:`fingerprint`.
     """
 
-    __slots__ = ("_fingerprint", "_positions", "_rules", "_start")
+    __slots__ = ("_distinct_keys", "_fingerprint", "_positions", "_rules", "_start")
 
     def __init__(
         self,
@@ -25,9 +25,13 @@ class Grammar:
         start: str,
         *,
         positions: Mapping[str, tuple[int, int]] | None = None,
+        distinct_keys: bool = False,
     ):
-        """``positions`` optionally maps rule names to (line, column) in the source text."""
+        """``positions`` optionally maps rule names to (line, column) in the source text.
+        ``distinct_keys``: the strings are JSON texts whose objects never repeat a key (checked
+        beside the automaton, see :mod:`grammarlib.json_keys`; JSON Schema grammars set it)."""
         self._rules = dict(rules)
+        self._distinct_keys = distinct_keys
         self._start = start
         self._positions = dict(positions or {})
         self._fingerprint: str | None = None
@@ -52,6 +56,11 @@ class Grammar:
     def start(self) -> str:
         return self._start
 
+    @property
+    def distinct_keys(self) -> bool:
+        """Whether the language excludes JSON texts with a key repeated in one object."""
+        return self._distinct_keys
+
     def position(self, rule: str) -> tuple[int, int] | None:
         """(line, column) where ``rule`` is defined in the source text, if known."""
         return self._positions.get(rule)
@@ -63,6 +72,8 @@ class Grammar:
             h = hashlib.sha256(self._start.encode())
             for name in sorted(self._rules):
                 h.update(b"\0" + name.encode() + b"\0" + repr(self._rules[name]).encode())
+            if self._distinct_keys:
+                h.update(b"\0distinct_keys")
             self._fingerprint = h.hexdigest()
         return self._fingerprint
 
@@ -183,6 +194,16 @@ class Grammar:
         if not items:
             raise GrammarError("from_choices needs at least one choice")
         return cls({"root": alt(*(literal(c) for c in items))}, "root")
+
+    @classmethod
+    def from_structural_tag(cls, spec: object, **options: object) -> Grammar:
+        """Free text with triggered, constrained segments (tool calls, reasoning): the
+        structural-tag format that vLLM and SGLang send to xgrammar (a dict or JSON text,
+        ``{"type": "structural_tag", "format": {...}}`` or a bare format). Options (``whitespace``,
+        ``strict``) apply to its JSON Schemas. See :mod:`grammarlib.structural_tag`."""
+        from .structural_tag import grammar_from_structural_tag
+
+        return grammar_from_structural_tag(spec, **options)  # type: ignore[arg-type]
 
 
 class _ReadOnly(Mapping[str, Expr]):

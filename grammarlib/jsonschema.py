@@ -860,7 +860,7 @@ class _Compiler:
             why = "; ".join(dict.fromkeys(self.reasons)) or "no JSON value satisfies it"
             raise SchemaError(f"schema is unsatisfiable: {why}")
         self.rules["start"] = body
-        return Grammar(self.rules, "start")
+        return Grammar(self.rules, "start", distinct_keys=True)
 
     # -- errors and helpers --
 

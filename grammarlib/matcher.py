@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from . import json_keys
 from .runtime import Runtime, State
 
 if TYPE_CHECKING:
@@ -27,14 +28,16 @@ class GrammarMatcher:
     grammar behind it is shared and immutable.
     """
 
-    __slots__ = ("_compiled", "_history", "_runtime", "_state", "_terminated")
+    __slots__ = ("_compiled", "_history", "_keys", "_runtime", "_state", "_terminated")
 
     def __init__(self, compiled: CompiledGrammar):
         self._compiled = compiled
         self._runtime: Runtime = compiled._runtime
         self._state: State = self._runtime.initial
-        self._history: list[tuple[State, bool]] = []
+        self._history: list[tuple[State, bool, json_keys.Keys | None]] = []
         self._terminated = False
+        # the keys of the open JSON objects, for grammars whose objects never repeat a key
+        self._keys = json_keys.START if compiled.grammar.distinct_keys else None
 
     @property
     def compiled(self) -> CompiledGrammar:
@@ -45,10 +48,16 @@ class GrammarMatcher:
         nothing. Partial UTF-8 sequences are fine: the automata work on bytes."""
         if self._terminated:
             return False
-        state = self._runtime.advance_bytes(self._state, bytes(data))
+        data = bytes(data)
+        state = self._runtime.advance_bytes(self._state, data)
         if state is None:
             return False
-        self._push(state, False)
+        keys = self._keys
+        if keys is not None:
+            keys = _keys_after(self._runtime, state, keys, data)
+            if keys is None:  # a key the object already has, or one that can only become one
+                return False
+        self._push(state, False, keys)
         return True
 
     def accept_string(self, text: str) -> bool:
@@ -60,7 +69,7 @@ class GrammarMatcher:
         where the output is complete; afterwards the matcher is terminated). Special tokens and
         ids outside the tokenizer are refused. False leaves the state unchanged."""
         self._check_tokenizer("accept_token")
-        step = self._step(self._state, self._terminated, token_id)
+        step = self._step(self._state, self._terminated, self._keys, token_id)
         if step is None:
             return False
         self._push(*step)
@@ -73,13 +82,13 @@ class GrammarMatcher:
         is valid after one. The matcher's state is unchanged; to keep the valid part, accept
         those tokens (or accept all and ``rollback`` the rest)."""
         self._check_tokenizer("validate_tokens")
-        state, terminated = self._state, self._terminated
+        state, terminated, keys = self._state, self._terminated, self._keys
         n = 0
         for token_id in token_ids:
-            step = self._step(state, terminated, operator.index(token_id))
+            step = self._step(state, terminated, keys, operator.index(token_id))
             if step is None:
                 break
-            state, terminated = step
+            state, terminated, keys = step
             n += 1
         return n
 
@@ -90,7 +99,7 @@ class GrammarMatcher:
         store = self._compiled.mask_store
         if store is None:
             raise RuntimeError("fill_next_token_bitmask needs a grammar compiled with a tokenizer")
-        _fill_row(_row(bitmask, index), store, self._state, self._terminated)
+        _fill_row(_row(bitmask, index), self._compiled, self._state, self._terminated, self._keys)
 
     def fill_next_token_bitmasks(
         self, bitmask, draft_token_ids: Sequence[int], index: int = 0
@@ -115,16 +124,16 @@ class GrammarMatcher:
                 f"a draft of {len(draft)} tokens needs {len(draft) + 1} bitmask rows from row "
                 f"{index}; the bitmask has shape {array.shape}"
             )
-        state, terminated = self._state, self._terminated
+        state, terminated, keys = self._state, self._terminated, self._keys
         n = 0
         while True:
-            _fill_row(array[index + n], store, state, terminated)
+            _fill_row(array[index + n], self._compiled, state, terminated, keys)
             if n == len(draft):
                 break
-            step = self._step(state, terminated, draft[n])
+            step = self._step(state, terminated, keys, draft[n])
             if step is None:
                 break
-            state, terminated = step
+            state, terminated, keys = step
             n += 1
         return n
 
@@ -142,7 +151,7 @@ class GrammarMatcher:
             raise ValueError(f"cannot roll back {n} steps; {len(self._history)} are recorded")
         if n == 0:
             return
-        self._state, self._terminated = self._history[-n]
+        self._state, self._terminated, self._keys = self._history[-n]
         del self._history[-n:]
 
     def reset(self) -> None:
@@ -150,6 +159,7 @@ class GrammarMatcher:
         self._state = self._runtime.initial
         self._history.clear()
         self._terminated = False
+        self._keys = json_keys.START if self._keys is not None else None
 
     def copy(self) -> GrammarMatcher:
         """An independent matcher at the same position, with the same history."""
@@ -159,6 +169,7 @@ class GrammarMatcher:
         other._state = self._state
         other._history = list(self._history)
         other._terminated = self._terminated
+        other._keys = self._keys
         return other
 
     def fork(self) -> GrammarMatcher:
@@ -168,7 +179,8 @@ class GrammarMatcher:
 
     def forced_bytes(self) -> bytes:
         """The bytes every valid continuation must start with (empty where there is a choice,
-        including the choice to stop). A generator can emit them without asking the model."""
+        including the choice to stop). A generator can emit them without asking the model.
+        (Only the automaton decides: a key that would repeat is refused when it is accepted.)"""
         if self._terminated:
             return b""
         runtime = self._runtime
@@ -193,34 +205,44 @@ class GrammarMatcher:
         return frozenset(b for b in range(256) if mask >> b & 1)
 
     @property
-    def state(self) -> State:
+    def state(self) -> Any:
         """The current state: an immutable, hashable value (equal states accept the same
-        continuations)."""
-        return self._state
+        continuations): the automaton's state, paired with the written JSON keys
+        (:mod:`grammarlib.json_keys`) for grammars whose objects never repeat a key."""
+        return self._state if self._keys is None else (self._state, self._keys)
 
     def _check_tokenizer(self, what: str) -> None:
         if self._compiled.tokenizer_info is None:
             raise RuntimeError(f"{what} needs a grammar compiled with a tokenizer")
 
-    def _step(self, state: State, terminated: bool, token_id: int) -> tuple[State, bool] | None:
-        """The (state, terminated) pair after ``token_id``, or None where it is not allowed."""
+    def _step(
+        self, state: State, terminated: bool, keys: json_keys.Keys | None, token_id: int
+    ) -> tuple[State, bool, json_keys.Keys | None] | None:
+        """The (state, terminated, keys) after ``token_id``, or None where it is not allowed."""
         if terminated:
             return None
         tokenizer = self._compiled.tokenizer_info
         if token_id in tokenizer.stop_token_ids:
-            return (state, True) if state[1] else None
+            return (state, True, keys) if state[1] else None
         if token_id in tokenizer.special_ids or not 0 <= token_id < len(tokenizer.token_bytes):
             return None
         data = tokenizer.token_bytes[token_id]
         if not data:
             return None
         state = self._runtime.advance_bytes(state, data)
-        return None if state is None else (state, False)
+        if state is None:
+            return None
+        if keys is not None:
+            keys = _keys_after(self._runtime, state, keys, data)
+            if keys is None:
+                return None
+        return (state, False, keys)
 
-    def _push(self, state: State, terminated: bool) -> None:
-        self._history.append((self._state, self._terminated))
+    def _push(self, state: State, terminated: bool, keys: json_keys.Keys | None) -> None:
+        self._history.append((self._state, self._terminated, self._keys))
         self._state = state
         self._terminated = terminated
+        self._keys = keys
 
     def __repr__(self) -> str:
         return (
@@ -258,7 +280,7 @@ def fill_bitmasks(
             raise RuntimeError("fill_bitmasks needs grammars compiled with a tokenizer")
         if not -height <= r < height:
             raise IndexError(f"row {r} is outside a bitmask of {height} rows")
-        _fill_row(array[r], m._compiled.mask_store, m._state, m._terminated)
+        _fill_row(array[r], m._compiled, m._state, m._terminated, m._keys)
         return
     for r in rows:
         if not -height <= r < height:
@@ -268,7 +290,8 @@ def fill_bitmasks(
         store = m._compiled.mask_store
         if store is None:
             raise RuntimeError("fill_bitmasks needs grammars compiled with a tokenizer")
-        key = None if m._terminated else (store, m._state)
+        keys = m._keys if m._keys is not None and json_keys.may_refuse(m._keys) else None
+        key = None if m._terminated else (m._compiled, m._state, keys)
         group = groups.get(key)
         if group is None:
             groups[key] = [r]
@@ -280,24 +303,64 @@ def fill_bitmasks(
         if key is None:
             array[target] = 0
             continue
-        store, state = key
-        words = store.state_mask(state).view(np.int32)
+        compiled, state, keys = key
+        words = compiled.mask_store.state_mask(state).view(np.int32)
+        if keys is not None:
+            words = _without_repeated_keys(compiled, words, state, keys)
         n = min(len(words), width)
         array[target, :n] = words[:n]
         if n < width:
             array[target, n:] = 0
 
 
-def _fill_row(row: np.ndarray, store: Any, state: State, terminated: bool) -> None:
+def _fill_row(
+    row: np.ndarray,
+    compiled: CompiledGrammar,
+    state: State,
+    terminated: bool,
+    keys: json_keys.Keys | None,
+) -> None:
     """Write the mask of ``state`` (nothing if ``terminated``) into the numpy ``row``."""
     if terminated:
         row[:] = 0
         return
-    words = store.state_mask(state).view(np.int32)
+    words = compiled.mask_store.state_mask(state).view(np.int32)
+    if keys is not None and json_keys.may_refuse(keys):
+        words = _without_repeated_keys(compiled, words, state, keys)
     n = min(len(words), len(row))
     row[:n] = words[:n]
     if n < len(row):
         row[n:] = 0
+
+
+def _without_repeated_keys(
+    compiled: CompiledGrammar, words: np.ndarray, state: State, keys: json_keys.Keys
+) -> np.ndarray:
+    """The mask ``words`` without the tokens that would repeat a key of the innermost object
+    or leave a key that can only end as one it has (see :mod:`grammarlib.json_keys`)."""
+    tables = compiled._key_tables
+    if tables is None:
+        tables = compiled._key_tables = json_keys.TokenTables(compiled.tokenizer_info.token_bytes)
+    runtime = compiled._runtime
+    token_bytes = compiled.tokenizer_info.token_bytes
+
+    def allows(token: int) -> bool:
+        data = token_bytes[token]
+        after = runtime.advance_bytes(state, data)
+        return after is not None and _keys_after(runtime, after, keys, data) is not None
+
+    return json_keys.filter_mask(words, keys, tables, allows)
+
+
+def _keys_after(
+    runtime: Runtime, state: State, keys: json_keys.Keys, data: bytes
+) -> json_keys.Keys | None:
+    """The key scanner after ``data`` (the automaton is at ``state`` after it), or None where
+    ``data`` repeats a key or starts one that can only end as a written key."""
+    after = json_keys.advance(keys, data)
+    if after is None or not json_keys.needs_search(after):
+        return after
+    return after if json_keys.viable(runtime, state, after) else None
 
 
 def _array(bitmask: Any) -> np.ndarray:

@@ -1,0 +1,172 @@
+"""JSON objects never repeat a key: JSON Schema grammars check it beside the automaton, in
+accept_* and in the token masks (exactly: a token is allowed iff accepting it succeeds)."""
+
+from __future__ import annotations
+
+import json
+import random
+
+import pytest
+
+import grammarlib as gl
+from grammarlib import json_keys
+from grammarlib.masks import assets
+from grammarlib.masks.bitmask import bits_to_bool
+
+OPEN = {"type": "object", "additionalProperties": {"type": "integer"}}
+
+
+def _matcher(schema: object, info: gl.TokenizerInfo | None = None) -> gl.GrammarMatcher:
+    return gl.compile(gl.Grammar.from_json_schema(schema), info).matcher()
+
+
+def test_a_written_key_cannot_come_again() -> None:
+    m = _matcher(OPEN)
+    assert m.accept_string('{"a": 1, "b": 2')
+    assert not m.accept_string(', "a"')
+    assert not m.accept_string(', "b": 3')
+    assert m.accept_string(', "ab": 3, "c": 4}') and m.can_terminate()
+
+
+def test_keys_are_compared_decoded() -> None:
+    m = _matcher(OPEN)  # escapes="dumps": é may be raw or \u00e9
+    assert m.accept_string('{"\\u00e9": 1')
+    assert not m.accept_string(', "é"')
+    assert m.accept_string(', "e": 2}')
+
+
+def test_each_object_has_its_own_keys() -> None:
+    schema = {
+        "type": "object",
+        "properties": {"x": OPEN, "list": {"type": "array", "items": OPEN}},
+        "additionalProperties": True,
+    }
+    m = _matcher(schema)
+    text = '{"x": {"x": 1, "list": 2}, "list": [{"x": 1}, {"x": 2, "y": 3}], "y": "\\"x"'
+    assert m.accept_string(text)
+    assert not m.accept_string(', "x"')  # ... but not in the outer object again
+    assert not m.accept_string(', "y"')
+    assert m.accept_string(', "z": null}') and m.can_terminate()
+
+
+def test_rollback_copy_and_state_carry_the_keys() -> None:
+    m = _matcher(OPEN)
+    assert m.accept_string('{"a": 1')
+    before = m.state
+    fork = m.copy()
+    assert m.accept_string(', "b": 2')
+    assert not m.accept_string(', "b"')
+    m.rollback(1)
+    assert m.state == before and m.accept_string(', "b"')
+    assert fork.accept_string(', "b": 5}')
+    assert _matcher(OPEN).state != before
+
+
+def test_other_grammars_keep_their_own_language() -> None:
+    g = gl.Grammar.from_lark(
+        r"""
+        start: "{" [pair ("," pair)*] "}"
+        pair: ESCAPED_STRING ":" SIGNED_NUMBER
+        %import common (ESCAPED_STRING, SIGNED_NUMBER)
+        """
+    )
+    m = gl.compile(g).matcher()
+    assert m.accept_string('{"a":1,"a":2}') and m.can_terminate()
+
+
+def test_minproperties_with_extra_keys_is_exact() -> None:
+    schema = {**OPEN, "minProperties": 2, "maxProperties": 2}
+    m = _matcher(schema)
+    assert m.accept_string('{"a": 1, ')
+    assert not m.accept_string('"a": 2}')
+    assert m.accept_string('"b": 2}') and m.can_terminate()
+
+
+def test_scanner_on_split_input() -> None:
+    keys = json_keys.START
+    for chunk in [b'{"k', b'e\\"y', b'": [1, {"', b'a": "', b"}", b'"}], "', b"k"]:
+        keys = json_keys.advance(keys, chunk)
+        assert keys is not None
+    assert json_keys.closes_a_written_key(keys)
+    assert json_keys.advance(keys, b'e\\"y"') is None
+    assert json_keys.advance(keys, b'ey"') is not None
+    assert json_keys.written_keys(keys) == {'ke"y'}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("vocab", ["gpt-2", "llama-bpe"])
+def test_masks_exclude_exactly_the_repeated_keys(vocab: str) -> None:
+    """At key positions of objects that have keys, every token's mask bit equals accepting it
+    (brute force over every token with a quote, and a sample of the others)."""
+    info = gl.TokenizerInfo.from_gguf(assets.vocab_gguf(vocab))
+    infinite = {
+        "type": "object",
+        "properties": {"name": {"type": "string"}},
+        "additionalProperties": {"type": "integer"},
+    }
+    finite = {  # four possible keys: after three, a comma leads nowhere but to "dé"
+        "type": "object",
+        "additionalProperties": {"type": "integer"},
+        "propertyNames": {"enum": ["a", "ab", "b", "dé"]},
+    }
+    cases = [
+        (infinite, '{"name":"x","a":1,"'),
+        (infinite, '{"name":"x","a":1,"ab":2,"'),
+        (infinite, '{"name":"x","a":1,"ab":2,"a'),
+        (infinite, '{"a":1,"b":2,"c":3,"'),
+        (infinite, '{"name":"q","n'),
+        (infinite, '{"name":"q","name'),
+        (finite, '{"a":1,"ab":2,"'),
+        (finite, '{"a":1,"ab":2,"b":3'),
+        (finite, '{"a":1,"ab":2,"b":3,"dé":4'),
+        (finite, '{"a":1,"ab":2,"b":3,"d'),
+        (finite, '{"dé":1,"b":2,"a'),
+    ]
+    marked = [i for i, b in enumerate(info.token_bytes) if b'"' in b or b"," in b]
+    rng = random.Random(0)
+    bitmask = gl.allocate_token_bitmask(1, info.vocab_size)
+    checked = repeats = 0
+    for schema, prefix in cases:
+        grammar = gl.Grammar.from_json_schema(schema, whitespace="compact")
+        compiled = gl.compile(grammar, info)
+        plain = gl.compile(gl.Grammar(grammar.rules, grammar.start), info)  # keys may repeat
+        m = compiled.matcher()
+        other = plain.matcher()
+        assert m.accept_string(prefix) and other.accept_string(prefix), prefix
+        m.fill_next_token_bitmask(bitmask)
+        allowed = bits_to_bool(bitmask[0], info.vocab_size)
+        for token in marked + rng.sample(range(len(info.token_bytes)), 2000):
+            want = m.copy().accept_token(token)
+            assert bool(allowed[token]) == want, (prefix, token, info.token_bytes[token])
+            checked += 1
+            repeats += not want and other.copy().accept_token(token)
+    # tokens refused only because they repeat a key ('"' after "a", '":' after "name", ...)
+    # or lead to a key position with no fresh key left (',' after the fourth key)
+    assert checked > 10000 and repeats >= 5
+
+
+@pytest.mark.slow
+def test_sampling_never_repeats_a_key() -> None:
+    from grammarlib.integrations.hypothesis import assert_masks_sound, schema_reference
+
+    info = gl.TokenizerInfo.from_gguf(assets.vocab_gguf("gpt-2"))
+    schema = {
+        "type": "object",
+        "additionalProperties": {"type": "integer", "minimum": 0, "maximum": 9},
+        "propertyNames": {"enum": ["a", "b", "c", "dé"]},
+        "minProperties": 3,
+    }
+    # schema_reference parses with a hook that refuses repeated keys
+    assert not schema_reference(schema)('{"a": 1, "a": 2, "b": 3}')
+    assert_masks_sound(
+        gl.Grammar.from_json_schema(schema),
+        info,
+        reference=schema_reference(schema),
+        samples=30,
+        max_steps=80,
+        stop_probability=0.5,
+    )
+    texts = [json.dumps({"a": 1, "b": 2, "c": 3}), json.dumps({"dé": 0, "c": 1, "a": 2, "b": 3})]
+    for text in texts:
+        m = _matcher(schema, info)
+        assert m.accept_string(text) and m.can_terminate()
