@@ -21,9 +21,10 @@ A :data:`Keys` value is an immutable tuple ``(mode, escaped, key_bytes, stack)``
 from __future__ import annotations
 
 import bisect
+import functools
 import json
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -100,11 +101,6 @@ def may_refuse(keys: Keys) -> bool:
     return any(entry is not None and entry[0] for entry in keys[3])
 
 
-def key_prefix(keys: Keys) -> tuple[bytes, bool]:
-    """The raw bytes of the key being written and whether a backslash is pending."""
-    return keys[2], keys[1]
-
-
 def written_keys(keys: Keys) -> frozenset[str]:
     """The keys of the innermost open object (empty outside objects)."""
     stack = keys[3]
@@ -116,9 +112,11 @@ def written_keys(keys: Keys) -> frozenset[str]:
 _SHORT_ESCAPES = {'"': b'\\"', "\\": b"\\\\", "/": b"\\/", "\b": b"\\b", "\f": b"\\f",
                   "\n": b"\\n", "\r": b"\\r", "\t": b"\\t"}  # fmt: skip
 MAX_VIABILITY_STEPS = 50_000
+_MAX_CACHED = 4096
 
 
-def _char_spellings(c: str) -> list[bytes]:
+@functools.lru_cache(maxsize=4096)
+def _char_spellings(c: str) -> tuple[bytes, ...]:
     """Every way JSON can write the character ``c`` inside a string (a superset of what any
     escape policy allows; the automaton refuses the others)."""
     out = []
@@ -131,13 +129,12 @@ def _char_spellings(c: str) -> list[bytes]:
                                            0xDC00 + ((code - 0x10000) & 0x3FF)]  # fmt: skip
     variants = [b""]
     for unit in units:
-        hex_digits = f"{unit:04x}"
         cases = [b""]
-        for d in hex_digits:
+        for d in f"{unit:04x}":
             options = {d.encode(), d.upper().encode()}
             cases = [x + o for x in cases for o in options]
         variants = [v + b"\\u" + h for v in variants for h in cases]
-    return out + variants
+    return (*out, *variants)
 
 
 def continuations(
@@ -147,6 +144,12 @@ def continuations(
     ``raw_prefix``; else the non-empty byte strings that continue ``raw_prefix`` along such a
     spelling and that ``is_token_prefix`` accepts (the search stops extending a string that no
     token starts with; without the predicate, only whether one spelling matches is decided)."""
+    if raw_prefix.isascii() and b"\\" not in raw_prefix and key.isascii():
+        plain = key.encode() + b'"'  # the common case: one spelling matters for the prefix test
+        if is_token_prefix is None and '"' not in key and "\\" not in key:
+            ok = plain.startswith(raw_prefix) and all(ord(c) >= 0x20 for c in key)
+            if ok or not any(ord(c) < 0x20 or c == "/" for c in key):
+                return set() if ok else None
     found: set[bytes] = set()
     matched = False
     stack = [(0, b"")]
@@ -180,69 +183,37 @@ def needs_search(keys: Keys) -> bool:
     return mode == KEY or (mode == OUTSIDE and stack[-1][1])
 
 
-def viable(runtime: Runtime, state: State, keys: Keys) -> bool:
-    """Whether the key being written, or about to be (scanner ``keys``, automaton ``state``),
-    can still end as a key its object does not have. Where a written key could still come out,
-    the completions are enumerated through the automaton until one is fresh, a cycle inside
-    the key shows there are infinitely many, or none are left."""
-    if not needs_search(keys):
-        return True
-    written = keys[3][-1][0]
-    if keys[0] == KEY and not any(continuations(k, keys[2]) is not None for k in written):
-        return True
-    depth = len(keys[3])
-    steps = 0
-    path: set[tuple[State, Keys]] = {(state, keys)}
-    work = [(state, keys, _bytes_of(runtime.next_bytes(state)))]
-    while work:
-        current, scanner, pending = work[-1]
-        if not pending:
-            work.pop()
-            path.discard((current, scanner))
-            continue
-        byte = pending.pop()
-        steps += 1
-        if steps > MAX_VIABILITY_STEPS:
-            from .errors import GrammarTooLargeError
-
-            raise GrammarTooLargeError(
-                "deciding whether a JSON object can still get a new key took more than "
-                f"{MAX_VIABILITY_STEPS} steps"
-            )
-        after = advance(scanner, bytes((byte,)))
-        if after is None:
-            continue  # a written key
-        if after[0] == OUTSIDE and scanner[0] == KEY:
-            return True  # a fresh key closed
-        if len(after[3]) != depth or (after[0] == OUTSIDE and not after[3][-1][1]):
-            continue  # left the object or the key position (not a JSON continuation here)
-        nxt = runtime.advance(current, byte)
-        if nxt is None:
-            continue
-        if (nxt, after) in path:
-            continue
-        if after[0] == KEY and any(
-            s == nxt and k[0] == KEY and k[1] == after[1] for s, k in path
-        ):
-            return True  # a cycle inside the key: infinitely many keys, most of them new
-        path.add((nxt, after))
-        work.append((nxt, after, _bytes_of(runtime.next_bytes(nxt))))
-    return False
+def _fast_decode(raw: bytes) -> str:
+    if b"\\" not in raw:
+        try:
+            return raw.decode("utf-8")
+        except UnicodeDecodeError:
+            pass
+    return decode_key(raw)
 
 
 def _bytes_of(mask: int) -> list[int]:
-    return [b for b in range(256) if mask >> b & 1]
+    out = []
+    while mask:
+        low = mask & -mask
+        out.append(low.bit_length() - 1)
+        mask ^= low
+    return out
 
 
-# -- token masks ----------------------------------------------------------------------------------
+class KeyChecker:
+    """Distinct keys for one compiled grammar and vocabulary: whether a key position can still
+    get a new key, and the token masks without the tokens that would repeat one.
 
+    Two things are memoised by automaton state, because they do not depend on the keys
+    written: whether the keys that can be written from a state are infinitely many (then a
+    fresh one always exists), and, per state and scanner position, the few allowed tokens that
+    can close a key or lead to a key position at all (the only ones a written key can refuse).
+    """
 
-class TokenTables:
-    """What the key filter needs of a vocabulary: the tokens with a quote or a comma (only they
-    can start or end a key, or lead to a key position), and the tokens sorted by bytes (to find
-    the tokens that continue a written key's spelling)."""
-
-    def __init__(self, token_bytes: list[bytes]):
+    def __init__(self, runtime: Runtime, token_bytes: list[bytes]):
+        self.runtime = runtime
+        self.token_bytes = token_bytes
         marked = [i for i, b in enumerate(token_bytes) if 0x22 in b or 0x2C in b]
         self.marked_ids = np.asarray(marked, dtype=np.int64)
         self.sorted_bytes = sorted({b for b in token_bytes if b})
@@ -250,41 +221,226 @@ class TokenTables:
         for i, b in enumerate(token_bytes):
             if b:
                 self.ids_of.setdefault(b, []).append(i)
+        self._infinite: dict[tuple[State, Keys], bool] = {}
+        self._relevant: dict[tuple, tuple[dict[tuple[str, bytes], list[int]], list[int]]] = {}
 
-    def is_token_prefix(self, data: bytes) -> bool:
-        """Whether some token starts with ``data``."""
+    # -- viability --
+
+    def viable(self, state: State, keys: Keys) -> bool:
+        """Whether the key being written, or about to be, can still end as a key its object
+        does not have."""
+        if not needs_search(keys):
+            return True
+        if self._has_infinitely_many_keys(state, keys):
+            return True
+        written = keys[3][-1][0]
+        raw = keys[2]
+        if raw and not any(continuations(k, raw) is not None for k in written):
+            return True  # no written key can come out of this one
+        return self._search(state, keys, written)
+
+    def _has_infinitely_many_keys(self, state: State, keys: Keys) -> bool:
+        """Whether infinitely many keys can be completed from here (a cycle inside a key)."""
+        shape = tuple(None if e is None else (frozenset(), e[1]) for e in keys[3])
+        canonical = (keys[0], keys[1], b"", shape)
+        memo = (state, canonical)
+        known = self._infinite.get(memo)
+        if known is None:
+            known = self._walk(state, canonical, written=None)
+            if len(self._infinite) >= _MAX_CACHED:
+                self._infinite.clear()
+            self._infinite[memo] = known
+        return known
+
+    def _search(self, state: State, keys: Keys, written: frozenset[str]) -> bool:
+        return self._walk(state, keys, written)
+
+    def _walk(self, state: State, keys: Keys, written: frozenset[str] | None) -> bool:
+        """Depth-first over the bytes of the next key. With ``written``: whether a key outside
+        it can be completed; without: whether a cycle inside a key is reachable."""
+        runtime = self.runtime
+        depth = len(keys[3])
+        steps = 0
+        path: set[tuple[State, bool, int]] = {(state, keys[1], keys[0])}
+        work = [(state, keys, _bytes_of(runtime.next_bytes(state)))]
+        while work:
+            current, scanner, pending = work[-1]
+            if not pending:
+                work.pop()
+                path.discard((current, scanner[1], scanner[0]))
+                continue
+            byte = pending.pop()
+            steps += 1
+            if steps > MAX_VIABILITY_STEPS:
+                from .errors import GrammarTooLargeError
+
+                raise GrammarTooLargeError(
+                    "deciding whether a JSON object can still get a new key took more than "
+                    f"{MAX_VIABILITY_STEPS} steps"
+                )
+            if scanner[0] == KEY and byte == _QUOTE and not scanner[1]:
+                if written is not None and _fast_decode(scanner[2]) not in written:
+                    return True  # a fresh key closes
+                continue
+            after = advance(scanner, bytes((byte,)))
+            if after is None or len(after[3]) != depth:
+                continue
+            if after[0] == OUTSIDE and not after[3][-1][1]:
+                continue  # not a key position (not a JSON continuation here anyway)
+            nxt = runtime.advance(current, byte)
+            if nxt is None:
+                continue
+            mark = (nxt, after[1], after[0])
+            if mark in path:
+                if after[0] == KEY:
+                    return True  # a cycle inside a key: infinitely many keys, most of them new
+                continue
+            path.add(mark)
+            work.append((nxt, after, _bytes_of(runtime.next_bytes(nxt))))
+        return False
+
+    # -- masks --
+
+    def filter(self, words: np.ndarray, state: State, keys: Keys) -> np.ndarray:
+        """``words`` (the packed mask of ``state``) without the tokens the keys refuse (a copy
+        when anything changes)."""
+        closers, others = self._relevant_tokens(words, state, keys)
+        refused: list[int] = []
+        raw = keys[2]
+        if closers:
+            written = keys[3][-1][0]
+            for (how, part), ids in closers.items():
+                if _fast_decode(raw + part if how == "raw" else part) in written:
+                    refused.extend(ids)
+        extra = list(others)
+        if keys[0] == KEY and not self._has_infinitely_many_keys(state, keys):
+            extra += self._continuation_tokens(words, keys)
+        for token in extra:
+            if not self._allows(state, keys, token):
+                refused.append(token)
+        if not refused:
+            return words
+        out = words.copy()
+        unsigned = out.view(np.uint32)
+        for token in refused:
+            unsigned[token >> 5] &= np.uint32(0xFFFFFFFF ^ (1 << (token & 31)))
+        return out
+
+    def allows(self, state: State, keys: Keys, data: bytes) -> Keys | None:
+        """The scanner after ``data`` (the automaton is at ``state`` after it), or None where
+        ``data`` repeats a key or leads to a key position with no fresh key left."""
+        after = advance(keys, data)
+        if after is None or not needs_search(after):
+            return after
+        return after if self.viable(state, after) else None
+
+    def _allows(self, state: State, keys: Keys, token: int) -> bool:
+        data = self.token_bytes[token]
+        after = self.runtime.advance_bytes(state, data)
+        return after is not None and self.allows(after, keys, data) is not None
+
+    def _relevant_tokens(
+        self, words: np.ndarray, state: State, keys: Keys
+    ) -> tuple[dict[tuple[str, bytes], list[int]], list[int]]:
+        """The allowed tokens a written key may refuse here: those that close one key of the
+        innermost object (by the bytes of :func:`_relevance`), and the others, checked in full.
+        Tokens that end at a key position where infinitely many keys can come are harmless.
+        Memoised by state and scanner shape."""
+        shape = tuple(None if e is None else e[1] for e in keys[3])
+        memo = (state, keys[0], keys[1], shape)
+        known = self._relevant.get(memo)
+        if known is not None:
+            return known
+        ids = self.marked_ids
+        allowed = (words.view(np.uint32)[ids >> 5] >> (ids & 31).astype(np.uint32)) & 1
+        closers: dict[tuple[str, bytes], list[int]] = {}
+        others: list[int] = []
+        for token in ids[np.flatnonzero(allowed)].tolist():
+            data = self.token_bytes[token]
+            closed, other, at_key = _relevance(keys, data)
+            if not other and at_key:
+                # ends where a key starts: harmless where that object's keys are infinitely many
+                after = self.runtime.advance_bytes(state, data)
+                shape = tuple(None if e is None else (frozenset(), e[1]) for e in keys[3])
+                scanner = advance((keys[0], keys[1], b"", shape), data)
+                if after is None or scanner is None:
+                    continue
+                if len(scanner[3]) != len(keys[3]) or not self._has_infinitely_many_keys(
+                    after, scanner
+                ):
+                    other = True
+            if other:
+                others.append(token)
+            elif closed is not None:
+                closers.setdefault(closed, []).append(token)
+        known = (closers, others)
+        if len(self._relevant) >= _MAX_CACHED:
+            self._relevant.clear()
+        self._relevant[memo] = known
+        return known
+
+    def _continuation_tokens(self, words: np.ndarray, keys: Keys) -> list[int]:
+        """Allowed tokens that continue a written key's spelling without closing it."""
+        out: set[int] = set()
+        for key in keys[3][-1][0]:
+            for data in continuations(key, keys[2], self._is_token_prefix) or ():
+                out.update(self.ids_of.get(data, ()))
+        unsigned = words.view(np.uint32)
+        return [t for t in out if unsigned[t >> 5] >> (t & 31) & 1]
+
+    def _is_token_prefix(self, data: bytes) -> bool:
         i = bisect.bisect_left(self.sorted_bytes, data)
         return i < len(self.sorted_bytes) and self.sorted_bytes[i].startswith(data)
 
 
-def candidate_tokens(keys: Keys, tables: TokenTables) -> np.ndarray:
-    """The tokens that may be refused for the keys in ``keys``: every token with a quote or a
-    comma, and inside a key every token that continues the spelling of a written key from the
-    bytes written so far."""
-    if keys[0] != KEY:
-        return tables.marked_ids
-    raw = keys[2]
-    extra: set[int] = set()
-    for key in keys[3][-1][0]:
-        for data in continuations(key, raw, tables.is_token_prefix) or ():
-            extra.update(tables.ids_of.get(data, ()))
-    if not extra:
-        return tables.marked_ids
-    return np.union1d(tables.marked_ids, np.fromiter(extra, dtype=np.int64, count=len(extra)))
-
-
-def filter_mask(
-    words: np.ndarray, keys: Keys, tables: TokenTables, allows: Callable[[int], bool]
-) -> np.ndarray:
-    """``words`` (a packed mask) without the candidate tokens that ``allows`` refuses (a copy
-    when anything changes)."""
-    ids = candidate_tokens(keys, tables)
-    unsigned = words.view(np.uint32)
-    allowed = (unsigned[ids >> 5] >> (ids & 31).astype(np.uint32)) & 1
-    out: Any = None
-    for token in ids[np.flatnonzero(allowed)].tolist():
-        if not allows(token):
-            if out is None:
-                out = words.copy()
-            out.view(np.uint32)[token >> 5] &= np.uint32(0xFFFFFFFF ^ (1 << (token & 31)))
-    return words if out is None else out
+def _relevance(keys: Keys, data: bytes) -> tuple[tuple[str, bytes] | None, bool, bool]:
+    """How a token can meet the keys of the open objects, whatever they are:
+    ``(closed, other, at_key)``. ``closed``: the key of the innermost object it closes, as
+    ``("raw", bytes)`` (the bytes finish the key being written) or ``("full", bytes)`` (the
+    whole key is in the token); ``other``: it meets keys in a way the caller must check in
+    full (two keys, a key after leaving the innermost object); ``at_key``: it ends at a key
+    position or inside a key it started, in an open object. A token that stays inside the key
+    being written is ``(None, False, False)``: it can only matter where the keys are finitely
+    many, which the caller handles."""
+    mode, escaped, _, stack = keys
+    depth = len(stack)
+    expecting = [None if e is None else e[1] for e in stack]
+    closed: tuple[str, bytes] | None = None
+    key_start: int | None = None
+    moved = False  # left the innermost object (a later key at this depth is another object's)
+    for i, byte in enumerate(data):
+        if mode == OUTSIDE:
+            if byte == _QUOTE:
+                if expecting and expecting[-1]:
+                    if closed is not None or moved or len(expecting) != depth:
+                        return None, True, False
+                    mode, escaped, key_start = KEY, False, i + 1
+                else:
+                    mode, escaped = VALUE, False
+            elif byte in (0x7B, 0x5B):
+                expecting.append(True if byte == 0x7B else None)
+            elif byte in (0x7D, 0x5D):
+                if not expecting:
+                    return None, True, False
+                expecting.pop()
+                moved = moved or len(expecting) < depth
+            elif byte == 0x2C and expecting and expecting[-1] is not None:
+                expecting[-1] = True
+            elif byte == 0x3A and expecting and expecting[-1] is not None:
+                expecting[-1] = False
+        elif escaped:
+            escaped = False
+        elif byte == _BACKSLASH:
+            escaped = True
+        elif byte == _QUOTE:
+            if mode == KEY:
+                if closed is not None:
+                    return None, True, False
+                closed = ("raw", data[:i]) if key_start is None else ("full", data[key_start:i])
+                expecting[-1] = False
+            mode = OUTSIDE
+    open_level = bool(expecting) and len(expecting) <= depth and bool(expecting[-1])
+    at_key = open_level and (mode == OUTSIDE or (mode == KEY and key_start is not None))
+    if at_key and moved:
+        return None, True, False
+    return closed, False, at_key

@@ -54,7 +54,7 @@ class GrammarMatcher:
             return False
         keys = self._keys
         if keys is not None:
-            keys = _keys_after(self._runtime, state, keys, data)
+            keys = _keys_after(self._compiled, state, keys, data)
             if keys is None:  # a key the object already has, or one that can only become one
                 return False
         self._push(state, False, keys)
@@ -233,7 +233,7 @@ class GrammarMatcher:
         if state is None:
             return None
         if keys is not None:
-            keys = _keys_after(self._runtime, state, keys, data)
+            keys = _keys_after(self._compiled, state, keys, data)
             if keys is None:
                 return None
         return (state, False, keys)
@@ -336,31 +336,30 @@ def _fill_row(
 def _without_repeated_keys(
     compiled: CompiledGrammar, words: np.ndarray, state: State, keys: json_keys.Keys
 ) -> np.ndarray:
-    """The mask ``words`` without the tokens that would repeat a key of the innermost object
-    or leave a key that can only end as one it has (see :mod:`grammarlib.json_keys`)."""
-    tables = compiled._key_tables
-    if tables is None:
-        tables = compiled._key_tables = json_keys.TokenTables(compiled.tokenizer_info.token_bytes)
-    runtime = compiled._runtime
-    token_bytes = compiled.tokenizer_info.token_bytes
+    """The mask ``words`` without the tokens that would repeat a key of an open object or lead
+    to a key position where only written keys can come (see :mod:`grammarlib.json_keys`)."""
+    return _key_checker(compiled).filter(words, state, keys)
 
-    def allows(token: int) -> bool:
-        data = token_bytes[token]
-        after = runtime.advance_bytes(state, data)
-        return after is not None and _keys_after(runtime, after, keys, data) is not None
 
-    return json_keys.filter_mask(words, keys, tables, allows)
+def _key_checker(compiled: CompiledGrammar) -> json_keys.KeyChecker:
+    checker = compiled._key_tables
+    if checker is None:
+        checker = compiled._key_tables = json_keys.KeyChecker(
+            compiled._runtime,
+            compiled.tokenizer_info.token_bytes if compiled.tokenizer_info else [],
+        )
+    return checker
 
 
 def _keys_after(
-    runtime: Runtime, state: State, keys: json_keys.Keys, data: bytes
+    compiled: CompiledGrammar, state: State, keys: json_keys.Keys, data: bytes
 ) -> json_keys.Keys | None:
     """The key scanner after ``data`` (the automaton is at ``state`` after it), or None where
-    ``data`` repeats a key or starts one that can only end as a written key."""
+    ``data`` repeats a key or leads to a key position with no fresh key left."""
     after = json_keys.advance(keys, data)
     if after is None or not json_keys.needs_search(after):
         return after
-    return after if json_keys.viable(runtime, state, after) else None
+    return after if _key_checker(compiled).viable(state, after) else None
 
 
 def _array(bitmask: Any) -> np.ndarray:

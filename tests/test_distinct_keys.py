@@ -170,3 +170,47 @@ def test_sampling_never_repeats_a_key() -> None:
     for text in texts:
         m = _matcher(schema, info)
         assert m.accept_string(text) and m.can_terminate()
+
+
+@pytest.mark.slow
+def test_masks_equal_brute_force_on_random_walks() -> None:
+    """Random walks under the masks through nested objects with named, pattern and extra keys
+    (and a finite key set): at every state each token with a quote or comma, and a sample of
+    the others, is allowed exactly when accepting it succeeds."""
+    info = gl.TokenizerInfo.from_gguf(assets.vocab_gguf("llama-bpe"))
+    small_int = {"type": "integer", "minimum": 0, "maximum": 99}
+    schema = {
+        "type": "object",
+        "properties": {"id": small_int, "meta": {"type": "object", "additionalProperties": True}},
+        "patternProperties": {"^x-": {"type": "string", "maxLength": 3}},
+        "additionalProperties": {
+            "type": "object",
+            "propertyNames": {"enum": ["a", "b", "ab"]},
+            "additionalProperties": small_int,
+        },
+    }
+    compiled = gl.compile(gl.Grammar.from_json_schema(schema), info)
+    marked = [i for i, b in enumerate(info.token_bytes) if b'"' in b or b"," in b]
+    rng = random.Random(1)
+    bitmask = gl.allocate_token_bitmask(1, info.vocab_size)
+    states = keyed = 0
+    for _ in range(6):
+        m = compiled.matcher()
+        for _ in range(40):
+            m.fill_next_token_bitmask(bitmask)
+            allowed = bits_to_bool(bitmask[0], info.vocab_size)
+            for token in marked + rng.sample(range(len(info.token_bytes)), 300):
+                assert bool(allowed[token]) == m.copy().accept_token(token), (
+                    bytes(info.token_bytes[token]),
+                    m.state,
+                )
+            states += 1
+            keyed += json_keys.may_refuse(m.state[1])  # an open object has keys
+            choices = [int(t) for t in allowed.nonzero()[0]]
+            # prefer structure so the walk reaches keys: tokens with a quote, comma or brace
+            shaped = [t for t in choices if any(c in info.token_bytes[t] for c in b'",{:')]
+            if not choices or (m.can_terminate() and rng.random() < 0.1):
+                break
+            token = rng.choice(shaped if shaped and rng.random() < 0.7 else choices)
+            assert m.accept_token(token)
+    assert states >= 60 and keyed >= 20
