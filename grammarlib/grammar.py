@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import hashlib
+import json
+import threading
+import warnings
+from collections import OrderedDict
 from collections.abc import Iterable, Mapping
 
 from .errors import GrammarError
@@ -157,19 +161,43 @@ class Grammar:
         ``registry``: a ``referencing.Registry`` for references to other documents. ``draft``:
         the draft of a schema without ``$schema`` (by default detected: 2020-12 unless it has
         older-draft forms such as array-form ``items``). Every draft from 04 on is read. See
-        :mod:`grammarlib.jsonschema` for the exact semantics and the supported keywords."""
+        :mod:`grammarlib.jsonschema` for the exact semantics and the supported keywords.
+
+        Grammars are cached by the schema's content and the options (a bounded LRU; not with a
+        ``registry``), so a server that sees the same schema again pays nothing; the warnings of
+        the first build are repeated."""
         from .jsonschema import schema_to_grammar
 
-        return schema_to_grammar(
-            schema,
-            whitespace=whitespace,
-            strict=strict,
-            escapes=escapes,
-            property_order=property_order,
-            formats=formats,
-            registry=registry,
-            draft=draft,
-        )
+        options = {
+            "whitespace": whitespace,
+            "strict": strict,
+            "escapes": escapes,
+            "property_order": property_order,
+            "formats": formats,
+            "draft": draft,
+        }
+        key = _content_key(schema, options) if registry is None else None
+        if key is not None:
+            with _schema_cache_lock:
+                hit = _schema_cache.get(key)
+                if hit is not None:
+                    _schema_cache.move_to_end(key)
+            if hit is not None:
+                grammar, caught = hit
+                for warning in caught:
+                    warnings.warn(warning.message, warning.category, stacklevel=2)
+                return grammar
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            grammar = schema_to_grammar(schema, registry=registry, **options)  # type: ignore[arg-type]
+        for warning in caught:
+            warnings.warn(warning.message, warning.category, stacklevel=2)
+        if key is not None:
+            with _schema_cache_lock:
+                _schema_cache[key] = (grammar, list(caught))
+                while len(_schema_cache) > _SCHEMA_CACHE_SIZE:
+                    _schema_cache.popitem(last=False)
+        return grammar
 
     @classmethod
     def from_pydantic(cls, model: type, **kw: object) -> Grammar:
@@ -204,6 +232,21 @@ class Grammar:
         from .structural_tag import grammar_from_structural_tag
 
         return grammar_from_structural_tag(spec, **options)  # type: ignore[arg-type]
+
+
+_SCHEMA_CACHE_SIZE = 256
+_schema_cache: OrderedDict[str, tuple[Grammar, list[warnings.WarningMessage]]] = OrderedDict()
+_schema_cache_lock = threading.Lock()
+
+
+def _content_key(schema: object, options: dict[str, object]) -> str | None:
+    """A hash of a JSON schema (dict, bool or text) and the options, or None if not JSON."""
+    try:
+        text = schema if isinstance(schema, str) else json.dumps(schema, sort_keys=True)
+    except (TypeError, ValueError):
+        return None
+    blob = json.dumps([text, options], sort_keys=True)
+    return hashlib.sha256(blob.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 class _ReadOnly(Mapping[str, Expr]):

@@ -280,3 +280,17 @@ def test_pydantic_models_get_no_undeclared_keys() -> None:
     opened = gl.Grammar.from_pydantic(Open)
     assert _accepts(opened, {"inner": {"x": 1}, "extra": 1})
     assert not _accepts(opened, {"inner": {"x": 1, "y": 2}})
+
+
+def test_the_same_schema_twice_is_one_compiled_grammar() -> None:
+    """A server compiles per request: the same schema (an equal dict or the same text) and
+    options give the same Grammar and CompiledGrammar objects, and warnings are repeated."""
+    schema = {"type": "object", "properties": {"a": {"type": "string", "format": "grid"}}}
+    with pytest.warns(UserWarning, match="unknown format 'grid'"):
+        first = gl.Grammar.from_json_schema(schema)
+    with pytest.warns(UserWarning, match="unknown format 'grid'"):
+        again = gl.Grammar.from_json_schema(json.loads(json.dumps(schema)))
+    assert again is first and gl.compile(again) is gl.compile(first)
+    with pytest.warns(UserWarning):
+        other = gl.Grammar.from_json_schema(schema, whitespace="compact")
+    assert other is not first
