@@ -14,9 +14,11 @@ callers on top as frames of their own.
 
 Classification is lazy (per frame, on first use) and has two passes. A vectorised pass runs the
 frame's rule DFA over the whole vocabulary with numpy (tokens bucketed by length) while the path
-stays on *plain* frames (no calls, not accepting), which decides most tokens inside strings,
-numbers and literals at once. Tokens that reach a frame with calls or a return mid-token go to a
-trie walk over the shared, memoised runtime, which prunes dead subtrees early.
+stays on frames without calls, which decides most tokens inside strings, numbers, literals and
+free text at once: a token that survives is accepted, even if the rule could have returned on the
+way. Tokens that reach a frame with calls, or die after passing a frame where the rule may
+return (what follows the return decides them), go to a trie walk over the shared, memoised
+runtime, which prunes dead subtrees early.
 """
 
 from __future__ import annotations
@@ -88,11 +90,13 @@ class MaskStore:
                 table[f, list(row.keys())] = list(row.values())
         self.table = table
         self.dead = dead
-        plain = np.ones(frames + 1, dtype=bool)
+        no_calls = np.ones(frames + 1, dtype=bool)
+        may_return = np.zeros(frames + 1, dtype=bool)
         for f in range(frames):
-            plain[f] = not automaton.calls[f] and not automaton.accepting[f]
-        plain[dead] = True
-        self.plain = plain
+            no_calls[f] = not automaton.calls[f]
+            may_return[f] = bool(automaton.accepting[f])
+        self.no_calls = no_calls
+        self.may_return = may_return
         self._frames: dict[int, FrameMask] = {}
         self._follow: dict[str, int] | None = None
         self._signatures: FrameSignatures | None = None
@@ -233,7 +237,7 @@ class MaskStore:
         n = len(frames)
         classes = np.full((n, index.size), REJECT, dtype=np.int8)
         needs_walk = np.zeros((n, index.size), dtype=bool)
-        table, plain, dead = self.table, self.plain, self.dead
+        table, no_calls, may_return, dead = self.table, self.no_calls, self.may_return, self.dead
         starts = np.asarray(frames, dtype=np.int32)
         # Cheap first filter: the first byte must be one the frame can consume.
         first_ok = np.stack([_byte_mask_array(self.automaton.next_bytes[f]) for f in frames])
@@ -242,16 +246,21 @@ class MaskStore:
             if rows.size == 0:
                 continue
             states = starts[which]
+            returned = np.zeros(rows.size, dtype=bool)  # passed a frame whose rule may return
             for i in range(length):
                 states = table[states, matrix[rows, i]]
                 alive = states != dead
+                died = ~alive & returned
+                if died.any():  # the rule may have returned before: the walk decides
+                    needs_walk[which[died], positions[rows[died]]] = True
                 if i == length - 1:
                     classes[which[alive], positions[rows[alive]]] = ACCEPT
                     break
-                branch = alive & ~plain[states]
+                branch = alive & ~no_calls[states]
                 if branch.any():
                     needs_walk[which[branch], positions[rows[branch]]] = True
                 keep = alive & ~branch
+                returned = (returned | may_return[states])[keep]
                 rows = rows[keep]
                 states = states[keep]
                 which = which[keep]
