@@ -11,6 +11,7 @@ from grammarlib.masks.store import MaskStore
 from grammarlib.masks.vocab import VocabIndex
 
 from .automata import DEFAULT_MAX_STATES, Automaton, build_automaton
+from .completion import Distances
 from .grammar import Grammar
 from .matcher import GrammarMatcher
 from .normalize import normalize
@@ -31,8 +32,10 @@ class CompiledGrammar:
     """
 
     __slots__ = (
+        "_distances",
         "_key_tables",
         "_runtime",
+        "_token_ids",
         "automaton",
         "grammar",
         "mask_store",
@@ -55,7 +58,9 @@ class CompiledGrammar:
         else:
             self.rules, self.automaton = _automaton
         self._runtime = Runtime(self.automaton)
-        self._key_tables: Any = None  # json_keys.TokenTables, made on first use
+        self._key_tables: Any = None  # json_keys.KeyChecker, made on first use
+        self._distances: Any = None  # completion.Distances, made on first use
+        self._token_ids: dict[bytes, int] | None = None  # bytes -> shortest id, on first use
         self.tokenizer_info = tokenizer_info
         self.mask_store: MaskStore | None = None
         if tokenizer_info is not None:
@@ -71,6 +76,13 @@ class CompiledGrammar:
     def matcher(self) -> GrammarMatcher:
         """A new matcher at the start of the grammar."""
         return GrammarMatcher(self)
+
+    @property
+    def distances(self) -> Distances:
+        """Shortest completions of this grammar's states (built on first use)."""
+        if self._distances is None:
+            self._distances = Distances(self._runtime)
+        return self._distances
 
     def __repr__(self) -> str:
         tok = f" tokenizer={self.tokenizer_info.name!r}" if self.tokenizer_info else ""

@@ -197,6 +197,62 @@ class GrammarMatcher:
             state = nxt
         return bytes(out)
 
+    def min_completion_bytes(self) -> int:
+        """The fewest bytes after which the output can be complete (0 if it is now). Every byte
+        can be written as one token of a byte-level vocabulary, so ``min_completion_bytes() + 1``
+        tokens (the stop token included) always suffice to finish: what a generator with a
+        token budget must keep in hand (see :meth:`completion_token`)."""
+        if self._terminated:
+            return 0
+        return self._compiled.distances.of_state(self._state)
+
+    def shortest_completion(self) -> bytes:
+        """A shortest byte string that makes the output complete (empty if it is already)."""
+        if self._terminated:
+            return b""
+        return self._compiled.distances.shortest_completion(self._state)
+
+    def completion_token(self) -> int | None:
+        """The longest token that starts a shortest completion and that the matcher accepts
+        (a stop token where the output is complete), or None if there is none. Taking it never
+        moves the output further from complete, so a generator whose budget runs short can
+        finish with these tokens alone, within ``min_completion_bytes() + 1`` tokens."""
+        self._check_tokenizer("completion_token")
+        if self._terminated:
+            return None
+        tokenizer = self._compiled.tokenizer_info
+        if self._state[1]:
+            stops = sorted(tokenizer.stop_token_ids)
+            return stops[0] if stops else None
+        ids = self._compiled._token_ids
+        if ids is None:
+            ids = {}
+            for i, data in enumerate(tokenizer.token_bytes):
+                if data and i not in tokenizer.special_ids and data not in ids:
+                    ids[data] = i
+            self._compiled._token_ids = ids
+        completion = self.shortest_completion()
+        for end in range(len(completion), 0, -1):
+            token = ids.get(completion[:end])
+            if token is not None and self.copy().accept_token(token):
+                return token
+        return None
+
+    def fits_budget(self, token_id: int, tokens_left: int) -> bool:
+        """Whether accepting ``token_id`` now keeps a complete output reachable when
+        ``tokens_left`` tokens (this one and the stop token included) may still be generated,
+        counting one token per byte of a shortest completion. A generator that replaces a
+        token that does not fit by :meth:`completion_token` always ends with a complete output
+        if it starts with ``min_completion_bytes() + 1`` tokens or more."""
+        self._check_tokenizer("fits_budget")
+        step = self._step(self._state, self._terminated, self._keys, operator.index(token_id))
+        if step is None:
+            return False
+        state, terminated, _ = step
+        if terminated:
+            return tokens_left >= 1
+        return self._compiled.distances.of_state(state) + 1 <= tokens_left - 1
+
     def next_bytes(self) -> frozenset[int]:
         """The set of bytes that can come next."""
         if self._terminated:
