@@ -207,7 +207,7 @@ class Grammar:
         Objects have only the fields their model declares, unless the model's config says
         ``extra="allow"``: pydantic's default (``extra="ignore"``) accepts unknown keys and drops
         them, so generating them would only waste tokens (a small model may never stop)."""
-        from .schema_dialects import subschemas
+        from .jsonschema.dialects import subschemas
 
         schema = model.model_json_schema()  # type: ignore[attr-defined]
         for node, _ in subschemas(schema):

@@ -48,7 +48,16 @@ from .charsets import (
 from .errors import GrammarError, line_column
 from .ir import EMPTY, EPSILON, Alt, Expr, Repeat, Seq, alt, literal, repeat, seq
 
-__all__ = ["ecma_alternatives", "ecma_property", "ecma_to_python", "regex_to_expr"]
+__all__ = [
+    "CharConverter",
+    "CharLeaf",
+    "LookaroundError",
+    "char_leaf",
+    "ecma_alternatives",
+    "ecma_property",
+    "ecma_to_python",
+    "regex_to_expr",
+]
 
 _TYPE_FLAGS = C.SRE_FLAG_ASCII | C.SRE_FLAG_LOCALE | C.SRE_FLAG_UNICODE
 _BEGIN_ANCHORS = {C.AT_BEGINNING, C.AT_BEGINNING_STRING, C.AT_BEGINNING_LINE}
@@ -100,7 +109,7 @@ def regex_to_expr(pattern: str) -> Expr:
     try:
         try:
             return _Converter(pattern, parsed.state).convert(parsed)
-        except _HasLookaround:
+        except LookaroundError:
             return _Converter(pattern, parsed.state, lookaround=True).convert(parsed)
     except RecursionError as e:
         raise GrammarError(f"regex {shown} is nested too deeply") from e
@@ -114,12 +123,13 @@ def _show(pattern: str, limit: int = 60) -> str:
 # -- the parse tree walk -------------------------------------------------------------------------
 
 
-class _HasLookaround(Exception):
-    """Raised by a plain conversion that meets a lookaround: start again in lookaround mode."""
+class LookaroundError(Exception):
+    """Raised by a plain (or :class:`CharConverter`) conversion that meets a lookaround; a plain
+    conversion starts again in lookaround mode."""
 
 
 class _Converter:
-    """Parse tree to IR. With ``lookaround``, character items become :class:`_Chars` leaves and
+    """Parse tree to IR. With ``lookaround``, character items become :class:`CharLeaf` leaves and
     assertions :class:`_Look` markers, which :class:`_Resolver` then turns into plain IR."""
 
     def __init__(self, pattern: str, state: Any, lookaround: bool = False):
@@ -141,7 +151,7 @@ class _Converter:
 
     def _chars(self, chars: CharSet) -> Expr:
         """One character of ``chars``."""
-        return _chars(chars) if self.lookaround else utf8_expr(chars)
+        return char_leaf(chars) if self.lookaround else utf8_expr(chars)
 
     def _outside(self, look: _Look) -> NoReturn:
         if look.behind:
@@ -164,7 +174,7 @@ class _Converter:
         what = f"{'negative ' if negative else ''}{kind} assertion {needle}...)"
         index = self._visit(what)
         if not self.lookaround:
-            raise _HasLookaround
+            raise LookaroundError
         chars = _body_set(body, flags)
         if chars is None:  # an empty body always matches
             return EMPTY if negative else EPSILON
@@ -265,6 +275,27 @@ class _Converter:
         )
 
 
+class CharConverter(_Converter):
+    """The converter at the character level: every character is a :class:`CharLeaf` (no UTF-8
+    lowering), so callers can lower characters their own way (JSON string escapes) or build
+    character DFAs. A lookaround raises :class:`LookaroundError`."""
+
+    def _chars(self, chars: CharSet) -> Expr:
+        return char_leaf(chars)
+
+    def _node(self, op: Any, av: Any, flags: int, at_start: bool, at_end: bool) -> Expr:
+        if op is C.LITERAL and not flags & C.SRE_FLAG_IGNORECASE:
+            return char_leaf(((av, av),))
+        return super()._node(op, av, flags, at_start, at_end)
+
+    def convert_sequence(
+        self, items: Sequence[tuple[Any, Any]], flags: int, at_start: bool, at_end: bool
+    ) -> Expr:
+        """The parsed ``items`` in sequence (``at_start``/``at_end``: whether they begin or end
+        the pattern, where anchors are allowed)."""
+        return self._seq(items, flags, at_start, at_end)
+
+
 def _anchors_only(op: Any, av: Any) -> bool:
     """Whether an item can only match the empty string at a fixed place (so it is transparent
     when deciding whether a neighbouring anchor is at the start or end of the pattern)."""
@@ -356,8 +387,9 @@ def _skip_class(pattern: str, i: int) -> int:
 
 
 @dataclass(frozen=True, slots=True)
-class _Chars(Expr):
-    """One character of ``chars`` (no surrogates, never empty): the leaf of lookaround mode."""
+class CharLeaf(Expr):
+    """One character of ``chars`` (no surrogates, never empty): the leaf of character-level
+    expressions (lookaround mode, :class:`CharConverter`, JSON strings, formats)."""
 
     chars: CharSet
 
@@ -374,9 +406,15 @@ class _Look(Expr):
     index: int
 
 
-def _chars(chars: CharSet) -> Expr:
+def char_leaf(chars: CharSet) -> Expr:
+    """One character of ``chars`` as a :class:`CharLeaf` (surrogates dropped; ``EMPTY`` if none
+    is left)."""
     chars = difference(chars, (SURROGATES,))
-    return _Chars(chars) if chars else EMPTY
+    return CharLeaf(chars) if chars else EMPTY
+
+
+_Chars = CharLeaf  # old names, for modules that still import them (grammarlib.regular, .formats)
+_chars = char_leaf
 
 
 def _looks(expr: Expr) -> Iterator[_Look]:
@@ -392,7 +430,7 @@ def _looks(expr: Expr) -> Iterator[_Look]:
 
 def _nullable(expr: Expr) -> bool:
     """Whether ``expr`` (lookaround mode) can match without consuming a character."""
-    if isinstance(expr, _Chars):
+    if isinstance(expr, CharLeaf):
         return False
     if isinstance(expr, _Look):
         return True
@@ -674,8 +712,8 @@ class _Resolver:
 
     def _edge(self, expr: Expr, chars: CharSet, first: bool) -> Expr:
         restrict = self._starts if first else self._ends
-        if isinstance(expr, _Chars):
-            return _chars(intersection(expr.chars, chars))
+        if isinstance(expr, CharLeaf):
+            return char_leaf(intersection(expr.chars, chars))
         if isinstance(expr, Alt):
             return alt(*(restrict(item, chars) for item in expr.items))
         if isinstance(expr, Seq):
@@ -703,7 +741,7 @@ class _Resolver:
         """Plain byte-level IR for a marker-free expression."""
 
         def compute() -> Expr:
-            if isinstance(expr, _Chars):
+            if isinstance(expr, CharLeaf):
                 return utf8_expr(expr.chars)
             if isinstance(expr, Seq):
                 return seq(*map(self._lower, expr.items))

@@ -93,7 +93,7 @@ def remotes_registry(root: Path, draft: str = "draft2020-12") -> Any:
     from referencing import Registry, Resource
     from referencing.jsonschema import DRAFT202012
 
-    from grammarlib.schema_dialects import detect_draft, draft_named, to_draft202012
+    from grammarlib.jsonschema.dialects import detect_draft, draft_named, to_draft202012
 
     remotes = root / "remotes"
     pairs = []

@@ -36,9 +36,9 @@ from grammarlib.regex import (
     _GC_NAMES,
     _GC_VALUES,
     _SCRIPT_NAMES,
-    _Chars,
     ecma_to_python,
 )
+from grammarlib.regex import CharLeaf as _Chars
 from grammarlib.regular import CharDFA
 
 NO_SURROGATES = ((0, SURROGATES[0] - 1), (SURROGATES[1] + 1, MAX_CODE_POINT))

@@ -35,7 +35,7 @@ from grammarlib import ir
 from grammarlib.charsets import utf8_expr
 from grammarlib.formats import FORMATS, MAX_LENGTH, format_expr
 from grammarlib.integrations.hypothesis import strings
-from grammarlib.regex import _Chars
+from grammarlib.regex import CharLeaf as _Chars
 
 SUITE_VERSION = "4.26.0"
 SUITE_PATH = "json/tests/draft2020-12/optional/format"

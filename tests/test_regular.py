@@ -18,8 +18,10 @@ from grammarlib.charsets import MAX_CODE_POINT, difference
 from grammarlib.errors import GrammarError, GrammarTooLargeError
 from grammarlib.ir import EMPTY, EPSILON, Alt, Bytes, Expr, Ref, Repeat, Seq, alt, literal, repeat
 from grammarlib.ir import seq as ir_seq
-from grammarlib.jsonschema import _char_literal, decimal_range, ecma_pattern, integer_range
-from grammarlib.regex import _Chars, _chars
+from grammarlib.jsonschema import char_literal as _char_literal
+from grammarlib.jsonschema import decimal_range, ecma_pattern, integer_range
+from grammarlib.regex import CharLeaf as _Chars
+from grammarlib.regex import char_leaf as _chars
 from grammarlib.regular import CharDFA, lower_utf8, multiple_of
 
 # The letters random expressions use, and one representative of "everything else" (U+0000, the

@@ -12,7 +12,7 @@ import pytest
 from jsonschema.validators import validator_for
 
 import grammarlib as gl
-from grammarlib.schema_dialects import (
+from grammarlib.jsonschema.dialects import (
     DRAFT4,
     DRAFT6,
     DRAFT7,

@@ -27,7 +27,7 @@ from collections.abc import Iterator
 from typing import Any
 from urllib.parse import unquote
 
-from .errors import SchemaError
+from ..errors import SchemaError
 
 __all__ = [
     "ANNOTATION_KEYWORDS",

@@ -1,0 +1,109 @@
+"""The schema compiler: a JSON Schema of any draft, read and resolved, to a grammar."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from ..errors import SchemaError
+from ..grammar import Grammar
+from ..ir import EMPTY, Expr
+from .dialects import check_shape, detect_draft, to_draft202012, translated_metaschemas
+from .emit import Emitter
+from .lexical import Syntax
+from .normal_form import Subschema
+
+__all__ = ["SchemaCompiler", "schema_to_grammar"]
+
+
+def schema_to_grammar(
+    schema: Any,
+    *,
+    whitespace: str | int = "dumps",
+    strict: bool = True,
+    formats: bool = True,
+    registry: Any = None,
+    property_order: str = "schema",
+    escapes: str = "dumps",
+    draft: str | None = None,
+) -> Grammar:
+    """The grammar of the JSON texts valid under ``schema`` (a dict, bool or JSON text).
+
+    ``draft``: the draft to read a schema that has no ``$schema`` in (a meta-schema URI or a
+    name: ``"draft-04"``, ``"draft-06"``, ``"draft-07"``, ``"2019-09"``, ``"2020-12"``); by
+    default 2020-12 unless the schema uses forms only older drafts have (see
+    :func:`grammarlib.jsonschema.dialects.detect_draft`).
+
+    ``formats``: enforce ``format`` (an assertion; with False it is the annotation that draft
+    2020-12 makes it by default, and ignored). ``registry``: a ``referencing.Registry`` of the
+    other schemas that ``$ref`` may name (the JSON Schema meta-schemas are always there).
+    ``property_order``: ``"schema"`` (declared properties in schema order, then the others) or
+    ``"any"`` (members in any order; objects with more than 10 named properties are refused).
+    ``whitespace``: where whitespace may go (:data:`~grammarlib.jsonschema.WHITESPACE_POLICIES`).
+    ``escapes``: which string escapes are allowed (:data:`~grammarlib.jsonschema.ESCAPE_POLICIES`).
+    """
+    if isinstance(schema, (str, bytes)):
+        try:
+            schema = json.loads(schema)
+        except ValueError as e:
+            raise SchemaError(f"schema is not valid JSON: {e}") from e
+    draft = detect_draft(schema, default=draft)
+    check_shape(schema, draft)
+    schema = to_draft202012(schema, draft)
+    syntax = Syntax(whitespace, escapes)
+    return SchemaCompiler(schema, syntax, strict, formats, registry, property_order).grammar()
+
+
+class SchemaCompiler(Emitter):
+    """One compilation of a draft 2020-12 schema: the options, the reference resolver and
+    validator of its root, and the rules built so far."""
+
+    def __init__(
+        self,
+        root: Any,
+        syntax: Syntax,
+        strict: bool,
+        formats: bool,
+        registry: Any,
+        property_order: str,
+    ):
+        from jsonschema import Draft202012Validator
+        from jsonschema_specifications import REGISTRY as SPECIFICATIONS
+        from referencing import Registry
+        from referencing.jsonschema import DRAFT202012 as SPEC_202012
+
+        self.root = root
+        self.syntax = syntax
+        self.strict = strict
+        self.formats = formats
+        if property_order not in ("schema", "any"):
+            raise SchemaError(f"unknown property_order {property_order!r}; use 'schema' or 'any'")
+        self.any_order = property_order == "any"
+        self.rules: dict[str, Expr] = {}
+        self.rule_names: dict[Any, str] = {}
+        self.reasons: list[str] = []
+        self.spec = SPEC_202012
+        registry = (registry if registry is not None else Registry()).combine(SPECIFICATIONS)
+        registry = registry.with_resources(  # older meta-schemas as their 2020-12 translations
+            (uri, SPEC_202012.create_resource(contents))
+            for uri, contents in translated_metaschemas()
+        )
+        root_schema = root if isinstance(root, (dict, bool)) else {}
+        resource = SPEC_202012.create_resource(root_schema)
+        registry = registry.with_resource(resource.id() or "", resource).crawl()
+        self.resolver = registry.resolver_with_root(resource)
+        checker = Draft202012Validator.FORMAT_CHECKER if formats else None
+        self.validator = Draft202012Validator(
+            root_schema, registry=registry, format_checker=checker
+        )
+        self.inlining: list[int] = []
+        self.pattern_dfas: dict[str, Any] = {}
+        self.synthetic: list[Any] = []
+
+    def grammar(self) -> Grammar:
+        body = self.schema(Subschema(self.root, self.resolver, "#"))
+        if body == EMPTY:
+            why = "; ".join(dict.fromkeys(self.reasons)) or "no JSON value satisfies it"
+            raise SchemaError(f"schema is unsatisfiable: {why}")
+        self.rules["start"] = body
+        return Grammar(self.rules, "start", distinct_keys=True)

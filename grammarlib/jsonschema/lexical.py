@@ -1,0 +1,388 @@
+"""Lexical JSON as grammar IR: the syntax options (whitespace, escapes), numbers and integer or
+decimal ranges, string characters and their encodings, ECMA-262 patterns."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from decimal import Decimal
+from re import _constants as C  # type: ignore[attr-defined]
+from re import _parser  # type: ignore[attr-defined]
+from typing import Any
+
+from ..charsets import MAX_CODE_POINT, SURROGATES, CharSet, difference, intersection, utf8_expr
+from ..errors import GrammarError, SchemaError
+from ..ir import (
+    EMPTY,
+    EPSILON,
+    Alt,
+    Expr,
+    Repeat,
+    Seq,
+    alt,
+    byte_range,
+    byte_set,
+    literal,
+    optional,
+    repeat,
+    seq,
+    star,
+)
+from ..regex import CharConverter, CharLeaf, LookaroundError, char_leaf, ecma_alternatives
+
+__all__ = [
+    "ALL_CHARS",
+    "ESCAPE_POLICIES",
+    "FLEXIBLE_MAX",
+    "WHITESPACE_POLICIES",
+    "ZERO_FRACTION",
+    "Syntax",
+    "char_literal",
+    "decimal_range",
+    "ecma_pattern",
+    "integer_range",
+    "json_char",
+    "json_number",
+    "lower_chars",
+    "string_except",
+]
+
+WHITESPACE_POLICIES = ("dumps", "compact", "default", "flexible")
+"""``dumps``: optional single space after ``,`` and ``:`` (both json.dumps styles, the default);
+``compact``: none; ``default``: exactly ``", "`` and ``": "``; ``flexible``: up to
+:data:`FLEXIBLE_MAX` of ``[ \\t\\n\\r]`` between any two tokens (pass an int for another bound)."""
+FLEXIBLE_MAX = 4
+ESCAPE_POLICIES = ("dumps", "any")
+"""``dumps``: escapes only where ``json.dumps`` may write them (the default); ``any``: every JSON
+escape for every character."""
+
+ALL_CHARS: CharSet = ((0, MAX_CODE_POINT),)
+
+
+@dataclass(frozen=True)
+class Syntax:
+    """The surface syntax options of a schema's JSON texts: the whitespace policy (one of
+    :data:`WHITESPACE_POLICIES`, or an int: ``flexible`` with that bound) and the escape policy
+    (one of :data:`ESCAPE_POLICIES`). Raises :class:`SchemaError` for an unknown whitespace
+    policy and ``ValueError`` for an unknown escape policy."""
+
+    whitespace: str | int = "dumps"
+    escapes: str = "dumps"
+    after: Expr = field(init=False, repr=False, compare=False)  # after ',' and ':'
+    inner: Expr = field(init=False, repr=False, compare=False)  # elsewhere between tokens
+
+    def __post_init__(self) -> None:
+        policy = self.whitespace
+        blank = byte_set(b" \t\n\r")
+        if isinstance(policy, int) and not isinstance(policy, bool) and policy >= 0:
+            policy, bound = "flexible", policy
+        else:
+            bound = FLEXIBLE_MAX
+        space = literal(" ")
+        table = {
+            "dumps": (optional(space), EPSILON),
+            "compact": (EPSILON, EPSILON),
+            "default": (space, EPSILON),
+            "flexible": (repeat(blank, 0, bound), repeat(blank, 0, bound)),
+        }
+        if policy not in table:
+            raise SchemaError(
+                f"unknown whitespace policy {policy!r}; use one of {WHITESPACE_POLICIES} or an int"
+            )
+        if self.escapes not in ESCAPE_POLICIES:
+            raise ValueError(f"escapes must be one of {ESCAPE_POLICIES}, not {self.escapes!r}")
+        after, inner = table[policy]
+        object.__setattr__(self, "after", after)
+        object.__setattr__(self, "inner", inner)
+
+    def comma(self) -> Expr:
+        return seq(self.inner, literal(","), self.after)
+
+    def colon(self) -> Expr:
+        return seq(self.inner, literal(":"), self.after)
+
+    def bracket(self, open_: str, body: Expr, close: str) -> Expr:
+        return seq(literal(open_), self.inner, body, self.inner, literal(close))
+
+    def lower(self, expr: Expr) -> Expr:
+        """A character-level expression as JSON string content with these escapes."""
+        return lower_chars(expr, self.escapes)
+
+
+_SHORT_ESCAPES = {0x22: '"', 0x5C: "\\", 0x2F: "/", 8: "b", 12: "f", 10: "n", 13: "r", 9: "t"}
+_DUMPS_SHORT_ESCAPES = {k: v for k, v in _SHORT_ESCAPES.items() if k != 0x2F}
+# json.dumps writes \uXXXX for the controls without a short escape and, with ensure_ascii, DEL
+# and every non-ASCII character.
+_DUMPS_U_ESCAPED: CharSet = ((0, 7), (0x0B, 0x0B), (0x0E, 0x1F), (0x7F, MAX_CODE_POINT))
+_DEC = byte_range(0x30, 0x39)
+# An integer may be written as json.dumps writes an integral float ("4.0"), but no longer run of
+# zeros: "4.000..." would let a model spin on zeros forever (as bounded blanks do for spacing).
+ZERO_FRACTION = optional(literal(".0"))
+
+
+def _hex_digit(lo: int, hi: int) -> Expr:
+    return byte_set(b for v in range(lo, hi + 1) for b in {ord(f"{v:x}"), ord(f"{v:X}")})
+
+
+def _dec_digit(lo: int, hi: int) -> Expr:
+    return byte_range(0x30 + lo, 0x30 + hi)
+
+
+def _fixed_range(
+    lo: int, hi: int, width: int, base: int, digit: Callable[[int, int], Expr]
+) -> Expr:
+    """Exactly the ``width``-digit base-``base`` numerals (leading zeros kept) of ``lo..hi``."""
+    if width == 0:
+        return EPSILON
+    p = base ** (width - 1)
+    (a, ra), (b, rb) = divmod(lo, p), divmod(hi, p)
+    rest = width - 1
+    if a == b:
+        return seq(digit(a, a), _fixed_range(ra, rb, rest, base, digit))
+    parts = []
+    first, last = a, b
+    if ra != 0:
+        parts.append(seq(digit(a, a), _fixed_range(ra, p - 1, rest, base, digit)))
+        first = a + 1
+    if rb != p - 1:
+        last = b - 1
+    if first <= last:
+        parts.append(seq(digit(first, last), repeat(digit(0, base - 1), rest, rest)))
+    if rb != p - 1:
+        parts.append(seq(digit(b, b), _fixed_range(0, rb, rest, base, digit)))
+    return alt(*parts)
+
+
+def _naturals(lo: int, hi: int | None) -> Expr:
+    """Decimal numerals without leading zeros of the integers in ``lo..hi`` (``None``: no bound)."""
+    if hi is not None and lo > hi:
+        return EMPTY
+    parts = []
+    top = len(str(hi)) if hi is not None else len(str(lo))
+    for width in range(len(str(lo)), top + 1):
+        a = max(lo, 10 ** (width - 1) if width > 1 else 0)
+        b = 10**width - 1 if hi is None else min(hi, 10**width - 1)
+        if a <= b:
+            parts.append(_fixed_range(a, b, width, 10, _dec_digit))
+    if hi is None:
+        parts.append(seq(_dec_digit(1, 9), repeat(_DEC, len(str(lo)), None)))
+    return alt(*parts)
+
+
+def integer_range(lo: int | None, hi: int | None) -> Expr:
+    """JSON integers in ``lo..hi`` (``None``: unbounded), no leading zeros, never ``-0``."""
+    parts = []
+    if hi is None or hi >= 0:
+        parts.append(_naturals(max(lo, 0) if lo is not None else 0, hi))
+    if lo is None or lo < 0:
+        top = -1 if hi is None else min(hi, -1)
+        neg = _naturals(-top, None if lo is None else -lo)
+        parts.append(seq(literal("-"), neg))
+    return alt(*parts)
+
+
+def _fraction(lo: str | None, ls: bool, hi: str | None, hs: bool, nonempty: bool) -> Expr:
+    """Digit strings ``f`` with ``0.lo <= 0.f <= 0.hi`` (``<`` where strict; ``None``: no bound;
+    bounds without trailing zeros), nonempty ones only if ``nonempty``."""
+    if lo in ("", None) and hi in ("", None):
+        if hi == "":
+            return EMPTY if hs or (lo == "" and ls) else repeat(literal("0"), int(nonempty), None)
+        if lo == "" and ls:
+            return seq(star(_DEC), _dec_digit(1, 9), star(_DEC))
+        return repeat(_DEC, int(nonempty), None)
+    parts = []
+    if not nonempty and (lo is None or (lo == "" and not ls)) and (hi != "" or not hs):
+        parts.append(EPSILON)
+    lf = -1 if lo is None else int(lo[0]) if lo else 0
+    hf = 10 if hi is None else int(hi[0]) if hi else 0
+    if lf + 1 <= hf - 1:
+        parts.append(seq(_dec_digit(max(lf + 1, 0), min(hf - 1, 9)), star(_DEC)))
+    if lf >= 0 and lf <= hf:
+        nlo = lo[1:] if lo else ""
+        nhi = None if hf > lf else (hi[1:] if hi else "")
+        parts.append(seq(_dec_digit(lf, lf), _fraction(nlo, ls, nhi, hs, False)))
+    if hf <= 9 and hf > lf:
+        parts.append(seq(_dec_digit(hf, hf), _fraction(None, ls, hi[1:] if hi else "", hs, False)))
+    return alt(*parts)
+
+
+def _magnitudes(a: Decimal, a_strict: bool, b: Decimal | None, b_strict: bool) -> Expr:
+    """Unsigned decimal texts (no exponent) with value in the interval ``a..b``, ``a >= 0``."""
+    if b is not None and (b < a or (b == a and (a_strict or b_strict))):
+        return EMPTY
+
+    def split(d: Decimal) -> tuple[int, str]:
+        whole = int(d)  # d >= 0: truncation is floor
+        digits = format(d - whole, "f").partition(".")[2].rstrip("0")
+        return whole, digits
+
+    def frac(lo: str | None, ls: bool, hi: str | None, hs: bool) -> Expr:
+        empty = _fraction(lo, ls, hi, hs, False)
+        tail = _fraction(lo, ls, hi, hs, True)
+        with_dot = seq(literal("."), tail)
+        zero_ok = (lo is None or (lo == "" and not ls)) and (hi != "" or not hs)
+        return alt(EPSILON, with_dot) if zero_ok and empty != EMPTY else with_dot
+
+    ai, af = split(a)
+    anything = optional(seq(literal("."), repeat(_DEC, 1, None)))
+    if b is None:
+        return alt(
+            seq(_naturals(ai, ai), frac(af, a_strict, None, False)),
+            seq(_naturals(ai + 1, None), anything),
+        )
+    bi, bf = split(b)
+    if ai == bi:
+        return seq(_naturals(ai, ai), frac(af, a_strict, bf, b_strict))
+    return alt(
+        seq(_naturals(ai, ai), frac(af, a_strict, None, False)),
+        seq(_naturals(ai + 1, bi - 1), anything) if bi - ai > 1 else EMPTY,
+        seq(_naturals(bi, bi), frac(None, False, bf, b_strict)),
+    )
+
+
+def decimal_range(lo: Decimal | None, ls: bool, hi: Decimal | None, hs: bool) -> Expr:
+    """JSON numbers without exponent whose exact decimal value lies between ``lo`` and ``hi``
+    (``None``: unbounded; ``ls``/``hs``: exclusive). ``-0`` forms count as zero."""
+    zero = Decimal(0)
+    if lo is None or lo < 0:
+        pos = _magnitudes(zero, False, hi, hs) if hi is None or hi >= 0 else EMPTY
+    else:
+        pos = _magnitudes(lo, ls, hi, hs)
+    if hi is None or hi > 0:
+        nlo, nls = zero, False
+    else:
+        nlo, nls = -hi, hs
+    neg = (
+        EMPTY
+        if lo is not None and lo > 0
+        else _magnitudes(nlo, nls, None if lo is None else -lo, ls)
+    )
+    return alt(pos, seq(literal("-"), neg))
+
+
+def json_char(chars: CharSet, escapes: str = "dumps") -> Expr:
+    """All JSON string encodings of one character of ``chars`` under the escape policy
+    ``escapes``: raw UTF-8 where allowed, short escapes, ``\\uXXXX`` and surrogate-pair
+    escapes."""
+    known = _CHAR_CACHE.get((escapes, chars))
+    if known is not None:
+        return known
+    parts = []
+    raw = difference(chars, ((0, 0x1F), (0x22, 0x22), (0x5C, 0x5C), SURROGATES))
+    if raw:
+        parts.append(utf8_expr(raw))
+    short = _SHORT_ESCAPES if escapes == "any" else _DUMPS_SHORT_ESCAPES
+    for cp, letter in short.items():
+        if intersection(chars, ((cp, cp),)):
+            parts.append(literal("\\" + letter))
+    u = literal("\\u")
+    escapable = chars if escapes == "any" else intersection(chars, _DUMPS_U_ESCAPED)
+    for lo, hi in difference(intersection(escapable, ((0, 0xFFFF),)), (SURROGATES,)):
+        parts.append(seq(u, _fixed_range(lo, hi, 4, 16, _hex_digit)))
+    for lo, hi in intersection(chars, ((0x10000, MAX_CODE_POINT),)):
+        (ha, la), (hb, lb) = divmod(lo - 0x10000, 0x400), divmod(hi - 0x10000, 0x400)
+        spans = [(ha, ha, la, lb)] if ha == hb else [(ha, ha, la, 0x3FF), (hb, hb, 0, lb)]
+        if hb - ha > 1:
+            spans.append((ha + 1, hb - 1, 0, 0x3FF))
+        for h1, h2, l1, l2 in spans:
+            high = _fixed_range(0xD800 + h1, 0xD800 + h2, 4, 16, _hex_digit)
+            low = _fixed_range(0xDC00 + l1, 0xDC00 + l2, 4, 16, _hex_digit)
+            parts.append(seq(u, high, u, low))
+    result = alt(*parts)
+    _CHAR_CACHE[escapes, chars] = result
+    return result
+
+
+_CHAR_CACHE: dict[tuple[str, CharSet], Expr] = {}
+
+
+def lower_chars(expr: Expr, escapes: str = "dumps") -> Expr:
+    """A character-level expression (``CharLeaf`` leaves) as JSON string content bytes, with the
+    escape policy ``escapes``."""
+    if isinstance(expr, CharLeaf):
+        return json_char(expr.chars, escapes)
+    if isinstance(expr, Seq):
+        return seq(*(lower_chars(i, escapes) for i in expr.items))
+    if isinstance(expr, Alt):
+        return alt(*(lower_chars(i, escapes) for i in expr.items))
+    if isinstance(expr, Repeat):
+        return repeat(lower_chars(expr.item, escapes), expr.min, expr.max)
+    return expr
+
+
+def char_literal(text: str) -> Expr:
+    """Character level: exactly the string ``text``."""
+    return seq(*(char_leaf(((ord(c), ord(c)),)) for c in text))
+
+
+def string_except(excluded: list[str]) -> Expr:
+    """Character level: every string not in ``excluded`` (the complement of their trie)."""
+    trie: dict[str, Any] = {}
+    for word in excluded:
+        node = trie
+        for c in word:
+            node = node.setdefault(c, {})
+        node[""] = {}
+    anything = star(char_leaf(ALL_CHARS))
+
+    def walk(node: dict[str, Any]) -> Expr:
+        kids = sorted(c for c in node if c)
+        others = difference(ALL_CHARS, tuple((ord(c), ord(c)) for c in kids))
+        parts = [] if "" in node else [EPSILON]
+        parts.append(seq(char_leaf(others), anything))
+        parts.extend(seq(char_leaf(((ord(c), ord(c)),)), walk(node[c])) for c in kids)
+        return alt(*parts)
+
+    return walk(trie)
+
+
+def ecma_pattern(pattern: str) -> Expr:
+    """Character level: strings in which ``pattern`` matches somewhere (ECMA-262 ``test``).
+
+    The pattern is ECMA-262 with the ``u`` flag (Unicode semantics, as JSON Schema reads it):
+    :func:`~grammarlib.regex.ecma_alternatives` rewrites each top-level alternative into a ``re``
+    pattern with the same language (``\\d``/``\\w`` ASCII, ``\\s`` ECMA's white space, ``.``
+    without line terminators, ``\\p{...}`` property escapes, ``\\uXXXX``, ``\\cX``, ...),
+    which the regex converter then reads. Each alternative is unanchored unless it starts with
+    ``^`` / ends with ``$``; anchors elsewhere are refused. Raises :class:`SchemaError` naming
+    the pattern for what ECMA-262 rejects (an unknown ``\\p{...}`` name, ``\\Z``) or
+    grammarlib cannot enforce."""
+    try:
+        alternatives = ecma_alternatives(pattern)
+    except GrammarError as e:
+        raise SchemaError(e.message) from None
+    anything = star(char_leaf(ALL_CHARS))
+    out = []
+    for text in alternatives:
+        try:
+            parsed = _parser.parse(text, C.SRE_FLAG_ASCII)
+        except Exception as e:  # re.error's position would be one in the translation
+            msg = getattr(e, "msg", e)
+            if len(alternatives) > 1:  # an unbalanced group: report it on the whole pattern
+                try:
+                    _parser.parse("|".join(alternatives), C.SRE_FLAG_ASCII)
+                except Exception as whole:
+                    msg = getattr(whole, "msg", whole)
+            raise SchemaError(f"invalid ECMA-262 pattern {pattern!r}: {msg}") from e
+        converter = CharConverter(pattern, parsed.state)
+        flags = parsed.state.flags | C.SRE_FLAG_ASCII
+        branch = list(parsed)
+        start = bool(branch) and branch[0] == (C.AT, C.AT_BEGINNING)
+        end = bool(branch) and branch[-1] == (C.AT, C.AT_END)
+        try:
+            body = converter.convert_sequence(branch, flags, start, end)
+        except LookaroundError:
+            raise GrammarError(f"lookaround in pattern {pattern!r} is not supported") from None
+        out.append(seq(EPSILON if start else anything, body, EPSILON if end else anything))
+    return alt(*out)
+
+
+def json_number() -> Expr:
+    """RFC 8259 numbers."""
+    digits = repeat(_DEC, 1, None)
+    return seq(
+        optional(literal("-")),
+        alt(literal("0"), seq(_dec_digit(1, 9), star(_DEC))),
+        optional(seq(literal("."), digits)),
+        optional(seq(byte_set(b"eE"), optional(byte_set(b"+-")), digits)),
+    )

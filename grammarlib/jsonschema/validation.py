@@ -1,0 +1,39 @@
+"""Validation helpers: ``jsonschema`` validators that judge numbers exactly, as grammarlib does."""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+from typing import Any
+
+from .dialects import detect_draft
+
+__all__ = ["exact_number", "exact_validator"]
+
+
+def exact_validator(schema: Any, *, registry: Any = None) -> Any:
+    """A ``jsonschema`` validator (the schema's draft as grammarlib reads it, format checking on
+    for the formats grammarlib enforces; others are annotations) for values parsed with
+    ``json.loads(text, parse_float=exact_number)``: numbers are then judged by their exact
+    decimal value, as grammarlib does. (With Python floats, a long number text such as
+    ``670966873035357577.028`` rounds to an integral float and would count as an integer.)"""
+    import jsonschema
+
+    from ..formats import FORMATS
+
+    text = schema if isinstance(schema, str) else json.dumps(schema)
+    root = json.loads(text, parse_float=exact_number)
+    cls = jsonschema.validators.validator_for({"$schema": detect_draft(root)})
+    checker = jsonschema.FormatChecker(formats=())
+    checker.checkers = {k: v for k, v in cls.FORMAT_CHECKER.checkers.items() if k in FORMATS}
+    extra = {} if registry is None else {"registry": registry}
+    return cls(root, format_checker=checker, **extra)
+
+
+def exact_number(text: str) -> int | Decimal:
+    """A JSON number with a fraction or exponent, exactly: an ``int`` when its value is integral
+    (``jsonschema`` counts ``1.0`` as an integer too) below ``1e1000``, else a ``Decimal``."""
+    value = Decimal(text)
+    if value.adjusted() < 1000 and value == value.to_integral_value():
+        return int(value)
+    return value  # huge exponents stay Decimal (only "number" schemas allow exponents)
