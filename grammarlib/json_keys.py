@@ -192,6 +192,12 @@ def _fast_decode(raw: bytes) -> str:
     return decode_key(raw)
 
 
+def _finishing(steps, colour: dict, mark: tuple):  # type: ignore[no-untyped-def]
+    """``steps``, then ``mark`` coloured done (it has left the depth-first path)."""
+    yield from steps
+    colour[mark] = 2
+
+
 def _bytes_of(mask: int) -> list[int]:
     out = []
     while mask:
@@ -246,58 +252,96 @@ class KeyChecker:
         memo = (state, canonical)
         known = self._infinite.get(memo)
         if known is None:
-            known = self._walk(state, canonical, written=None)
+            known = self._has_cycle(state, canonical)
             if len(self._infinite) >= _MAX_CACHED:
                 self._infinite.clear()
             self._infinite[memo] = known
         return known
 
-    def _search(self, state: State, keys: Keys, written: frozenset[str]) -> bool:
-        return self._walk(state, keys, written)
-
-    def _walk(self, state: State, keys: Keys, written: frozenset[str] | None) -> bool:
-        """Depth-first over the bytes of the next key. With ``written``: whether a key outside
-        it can be completed; without: whether a cycle inside a key is reachable."""
+    def _key_steps(self, state: State, scanner: Keys, depth: int):  # type: ignore[no-untyped-def]
+        """The (byte, automaton state, scanner) steps that stay at the key position or inside
+        the key of the object at ``depth``, short of closing the key."""
         runtime = self.runtime
-        depth = len(keys[3])
-        steps = 0
-        path: set[tuple[State, bool, int]] = {(state, keys[1], keys[0])}
-        work = [(state, keys, _bytes_of(runtime.next_bytes(state)))]
-        while work:
-            current, scanner, pending = work[-1]
-            if not pending:
-                work.pop()
-                path.discard((current, scanner[1], scanner[0]))
-                continue
-            byte = pending.pop()
-            steps += 1
-            if steps > MAX_VIABILITY_STEPS:
-                from .errors import GrammarTooLargeError
-
-                raise GrammarTooLargeError(
-                    "deciding whether a JSON object can still get a new key took more than "
-                    f"{MAX_VIABILITY_STEPS} steps"
-                )
+        for byte in _bytes_of(runtime.next_bytes(state)):
             if scanner[0] == KEY and byte == _QUOTE and not scanner[1]:
-                if written is not None and _fast_decode(scanner[2]) not in written:
-                    return True  # a fresh key closes
                 continue
             after = advance(scanner, bytes((byte,)))
             if after is None or len(after[3]) != depth:
                 continue
             if after[0] == OUTSIDE and not after[3][-1][1]:
                 continue  # not a key position (not a JSON continuation here anyway)
-            nxt = runtime.advance(current, byte)
-            if nxt is None:
+            nxt = runtime.advance(state, byte)
+            if nxt is not None:
+                yield byte, nxt, after
+
+    def _has_cycle(self, state: State, keys: Keys) -> bool:
+        """Whether a cycle inside a key is reachable from here (then infinitely many keys can be
+        written, all but finitely many of them new): depth-first with colours, so every
+        (state, scanner position) is visited once."""
+        depth = len(keys[3])
+        start = (state, keys[0], keys[1])
+        colour = {start: 1}  # 1: on the path, 2: done
+        work = [(keys, iter(self._key_steps(state, keys, depth)))]
+        steps = 0
+        while work:
+            step = next(work[-1][1], None)
+            if step is None:
+                work.pop()
                 continue
-            mark = (nxt, after[1], after[0])
-            if mark in path:
-                if after[0] == KEY:
-                    return True  # a cycle inside a key: infinitely many keys, most of them new
+            steps += 1
+            self._count(steps)
+            _, nxt, after = step
+            mark = (nxt, after[0], after[1])
+            seen = colour.get(mark)
+            if seen == 1 and after[0] == KEY:
+                return True
+            if seen is not None:
                 continue
-            path.add(mark)
-            work.append((nxt, after, _bytes_of(runtime.next_bytes(nxt))))
+            colour[mark] = 1
+            canonical = (after[0], after[1], b"", after[3])
+            work.append((canonical, _finishing(iter(self._key_steps(nxt, canonical, depth)),
+                                               colour, mark)))  # fmt: skip
         return False
+
+    def _search(self, state: State, keys: Keys, written: frozenset[str]) -> bool:
+        """Whether the key being written, or about to be, can end as one not in ``written``.
+        Only paths whose bytes can still spell a written key are followed: as soon as one
+        cannot, every key it completes is new."""
+        depth = len(keys[3])
+        work = [iter(self._key_steps(state, keys, depth))]
+        steps = 0
+        if self._closes_fresh(state, keys, written):
+            return True
+        while work:
+            step = next(work[-1], None)
+            if step is None:
+                work.pop()
+                continue
+            steps += 1
+            self._count(steps)
+            _, nxt, after = step
+            if after[0] == KEY and not any(continuations(k, after[2]) is not None for k in written):
+                return True  # no written key is spelled this way: any completion is new
+            if self._closes_fresh(nxt, after, written):
+                return True
+            work.append(iter(self._key_steps(nxt, after, depth)))
+        return False
+
+    def _closes_fresh(self, state: State, scanner: Keys, written: frozenset[str]) -> bool:
+        """Whether the closing quote can come now and end a key not in ``written``."""
+        if scanner[0] != KEY or scanner[1] or not (self.runtime.next_bytes(state) >> _QUOTE & 1):
+            return False
+        return _fast_decode(scanner[2]) not in written
+
+    @staticmethod
+    def _count(steps: int) -> None:
+        if steps > MAX_VIABILITY_STEPS:
+            from .errors import GrammarTooLargeError
+
+            raise GrammarTooLargeError(
+                "deciding whether a JSON object can still get a new key took more than "
+                f"{MAX_VIABILITY_STEPS} steps"
+            )
 
     # -- masks --
 

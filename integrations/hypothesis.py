@@ -27,6 +27,7 @@ import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from grammarlib import json_keys
 from grammarlib.analysis import INFINITE, byte_order, expr_cost, rule_costs
 from grammarlib.compiler import CompiledGrammar
 from grammarlib.compiler import compile as compile_grammar
@@ -61,7 +62,8 @@ def strings(grammar: Grammar | CompiledGrammar, *, max_leaves: int = 100) -> st.
 
     Grammars from the text front-ends (Lark, GBNF, regex, choices) only derive valid UTF-8; for a
     grammar over raw byte sets, derivations that are not valid UTF-8 are filtered out (use
-    :func:`byte_strings` to get them).
+    :func:`byte_strings` to get them). For JSON Schema grammars, texts that repeat a key in one
+    object are left out too (the grammar's language excludes them; the rules alone cannot).
     """
     return byte_strings(grammar, max_leaves=max_leaves).map(_decode).filter(_is_str)
 
@@ -69,7 +71,8 @@ def strings(grammar: Grammar | CompiledGrammar, *, max_leaves: int = 100) -> st.
 def byte_strings(
     grammar: Grammar | CompiledGrammar, *, max_leaves: int = 100
 ) -> st.SearchStrategy[bytes]:
-    """Byte strings of ``grammar``'s language, by random derivation over its rules.
+    """Byte strings of ``grammar``'s language, by random derivation over its rules (for JSON
+    Schema grammars, without the texts that repeat a key in one object).
 
     Every productive alternative and every repetition count is reachable (an unbounded repeat
     gets up to ``UNBOUNDED_EXTRA`` more than its minimum; no repeat more than the bytes left in
@@ -88,7 +91,13 @@ def byte_strings(
     if max_leaves < 0:
         raise ValueError(f"max_leaves must be >= 0, got {max_leaves}")
     plan = _plan(grammar)
-    return st.composite(lambda draw: _Derivation(plan, draw, max_leaves, None).run())()
+    drawn = st.composite(lambda draw: _Derivation(plan, draw, max_leaves, None).run())()
+    return drawn.filter(_distinct_keys) if grammar.distinct_keys else drawn
+
+
+def _distinct_keys(data: bytes) -> bool:
+    """Whether no object of the JSON text ``data`` repeats a key."""
+    return json_keys.advance(json_keys.START, data) is not None
 
 
 _DECIMAL_DIGITS = 4000
