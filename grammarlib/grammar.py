@@ -150,6 +150,7 @@ class Grammar:
         formats: bool = True,
         registry: object = None,
         draft: str | None = None,
+        number_digits: int | None = 20,
     ) -> Grammar:
         """The JSON texts valid under ``schema`` (a dict, bool or JSON text).
 
@@ -160,7 +161,9 @@ class Grammar:
         ``"schema"`` or ``"any"``. ``formats=False`` treats ``format`` as an annotation.
         ``registry``: a ``referencing.Registry`` for references to other documents. ``draft``:
         the draft of a schema without ``$schema`` (by default detected: 2020-12 unless it has
-        older-draft forms such as array-form ``items``). Every draft from 04 on is read. See
+        older-draft forms such as array-form ``items``). Every draft from 04 on is read.
+        ``number_digits``: the most digits of a number's integer part or fraction where the
+        schema sets no bound (20 covers int64 and doubles; ``None``: unlimited). See
         :mod:`grammarlib.jsonschema` for the exact semantics and the supported keywords.
 
         Grammars are cached by the schema's content and the options (a bounded LRU; not with a
@@ -175,6 +178,7 @@ class Grammar:
             "property_order": property_order,
             "formats": formats,
             "draft": draft,
+            "number_digits": number_digits,
         }
         key = _content_key(schema, options) if registry is None else None
         if key is not None:

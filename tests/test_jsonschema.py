@@ -27,7 +27,9 @@ SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[Healt
 
 @cache
 def _compiled(schema_text: str, whitespace: str | int = "dumps") -> gl.CompiledGrammar:
-    return gl.compile(gl.Grammar.from_json_schema(schema_text, whitespace=whitespace))
+    # numbers unbounded: these properties compare with jsonschema on arbitrary integers
+    grammar = gl.Grammar.from_json_schema(schema_text, whitespace=whitespace, number_digits=None)
+    return gl.compile(grammar)
 
 
 def accepts(schema: Any, text: str, whitespace: str | int = "dumps") -> bool:
@@ -732,3 +734,22 @@ def test_negated_items_after_a_prefix() -> None:
     schema = {"not": {"prefixItems": [{"type": "integer"}], "items": False}}
     for v in ([6, 1, 3], [6], ["x"], ["x", 1], []):
         check_exact(schema, v)
+
+
+def test_numbers_without_bounds_have_at_most_20_digits_by_default() -> None:
+    """So a model cannot write digits forever; int64, uint64 and doubles as json.dumps writes
+    them all fit. Bounds the schema sets still count in full."""
+    number = gl.compile(gl.Grammar.from_json_schema({"type": "number"}))
+    for value in (2**63 - 1, -(2**63), 2**64 - 1, 1.7976931348623157e308, 5e-324, 0.1 + 0.2,
+                  123456789012345.67, 0.00012345678901234567):  # fmt: skip
+        m = number.matcher()
+        assert m.accept_string(json.dumps(value)) and m.can_terminate(), value
+    for text in ("1" * 21, "0." + "1" * 21, "1e1234"):
+        m = number.matcher()
+        assert not (m.accept_string(text) and m.can_terminate()), text
+    big = gl.compile(gl.Grammar.from_json_schema({"type": "integer", "minimum": 10**30}))
+    m = big.matcher()
+    assert m.accept_string(str(10**30 + 7)) and m.can_terminate()
+    unlimited = gl.compile(gl.Grammar.from_json_schema({"type": "integer"}, number_digits=None))
+    m = unlimited.matcher()
+    assert m.accept_string("9" * 50) and m.can_terminate()

@@ -10,7 +10,7 @@ from ..grammar import Grammar
 from ..ir import EMPTY, Expr
 from .dialects import check_shape, detect_draft, to_draft202012, translated_metaschemas
 from .emit import Emitter
-from .lexical import Syntax
+from .lexical import NUMBER_DIGITS, Syntax
 from .normal_form import Subschema
 
 __all__ = ["SchemaCompiler", "schema_to_grammar"]
@@ -26,6 +26,7 @@ def schema_to_grammar(
     property_order: str = "schema",
     escapes: str = "dumps",
     draft: str | None = None,
+    number_digits: int | None = NUMBER_DIGITS,
 ) -> Grammar:
     """The grammar of the JSON texts valid under ``schema`` (a dict, bool or JSON text).
 
@@ -41,6 +42,8 @@ def schema_to_grammar(
     ``"any"`` (members in any order; objects with more than 10 named properties are refused).
     ``whitespace``: where whitespace may go (:data:`~grammarlib.jsonschema.WHITESPACE_POLICIES`).
     ``escapes``: which string escapes are allowed (:data:`~grammarlib.jsonschema.ESCAPE_POLICIES`).
+    ``number_digits``: the most digits of a number's integer part or fraction where the schema
+    sets no bound (default 20, enough for int64 and doubles; ``None``: unlimited).
     """
     if isinstance(schema, (str, bytes)):
         try:
@@ -50,7 +53,7 @@ def schema_to_grammar(
     draft = detect_draft(schema, default=draft)
     check_shape(schema, draft)
     schema = to_draft202012(schema, draft)
-    syntax = Syntax(whitespace, escapes)
+    syntax = Syntax(whitespace, escapes, number_digits)
     return SchemaCompiler(schema, syntax, strict, formats, registry, property_order).grammar()
 
 

@@ -272,7 +272,8 @@ class Emitter(NormalForm):
                 "[", optional(seq(value, star(seq(self.syntax.comma(), value)))), "]"
             )
             self.rules["json:value"] = alt(
-                literal("null"), literal("true"), literal("false"), json_number(), string,
+                literal("null"), literal("true"), literal("false"),
+                json_number(self.syntax.number_digits), string,
                 Ref("json:object"), Ref("json:array"),
             )  # fmt: skip
             self.rules["json:object"] = obj
@@ -339,14 +340,16 @@ class Emitter(NormalForm):
                 ihi = None if b is None else math.ceil(b[0]) - 1 if b[1] else math.floor(b[0])
                 if ilo is not None and ihi is not None and ilo > ihi:
                     continue
-                parts.append(seq(integer_range(ilo, ihi), ZERO_FRACTION))
+                digits = self.syntax.number_digits
+                parts.append(seq(integer_range(ilo, ihi, digits), ZERO_FRACTION))
             elif a is None and b is None and exponent:
-                parts.append(json_number())
+                parts.append(json_number(self.syntax.number_digits))
             else:
                 parts.append(
                     decimal_range(
                         None if a is None else a[0], bool(a and a[1]),
                         None if b is None else b[0], bool(b and b[1]),
+                        self.syntax.number_digits,
                     )
                 )  # fmt: skip
         result = alt(*parts)

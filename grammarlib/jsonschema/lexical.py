@@ -34,6 +34,7 @@ __all__ = [
     "ALL_CHARS",
     "ESCAPE_POLICIES",
     "FLEXIBLE_MAX",
+    "NUMBER_DIGITS",
     "WHITESPACE_POLICIES",
     "ZERO_FRACTION",
     "Syntax",
@@ -52,6 +53,11 @@ WHITESPACE_POLICIES = ("dumps", "compact", "default", "flexible")
 ``compact``: none; ``default``: exactly ``", "`` and ``": "``; ``flexible``: up to
 :data:`FLEXIBLE_MAX` of ``[ \\t\\n\\r]`` between any two tokens (pass an int for another bound)."""
 FLEXIBLE_MAX = 4
+NUMBER_DIGITS = 20
+"""Default ``number_digits``: int64 and uint64 need at most 20 digits, and ``json.dumps`` writes
+a double with at most 17 significant digits (an exponent from 1e16 and below 1e-4)."""
+EXPONENT_DIGITS = 3
+"""Exponent digits when numbers are bounded (doubles reach e308 and e-324)."""
 ESCAPE_POLICIES = ("dumps", "any")
 """``dumps``: escapes only where ``json.dumps`` may write them (the default); ``any``: every JSON
 escape for every character."""
@@ -62,12 +68,17 @@ ALL_CHARS: CharSet = ((0, MAX_CODE_POINT),)
 @dataclass(frozen=True)
 class Syntax:
     """The surface syntax options of a schema's JSON texts: the whitespace policy (one of
-    :data:`WHITESPACE_POLICIES`, or an int: ``flexible`` with that bound) and the escape policy
-    (one of :data:`ESCAPE_POLICIES`). Raises :class:`SchemaError` for an unknown whitespace
-    policy and ``ValueError`` for an unknown escape policy."""
+    :data:`WHITESPACE_POLICIES`, or an int: ``flexible`` with that bound), the escape policy
+    (one of :data:`ESCAPE_POLICIES`) and ``number_digits``, the most digits an unbounded side of
+    a number may have in its integer part and its fraction (exponents: 3 digits; ``None``: no
+    limit). The default, :data:`NUMBER_DIGITS`, covers every int64 and uint64 and every double
+    as ``json.dumps`` writes it, and stops a model that will not end a number. Raises
+    :class:`SchemaError` for an unknown whitespace policy and ``ValueError`` for an unknown
+    escape policy."""
 
     whitespace: str | int = "dumps"
     escapes: str = "dumps"
+    number_digits: int | None = NUMBER_DIGITS
     after: Expr = field(init=False, repr=False, compare=False)  # after ',' and ':'
     inner: Expr = field(init=False, repr=False, compare=False)  # elsewhere between tokens
 
@@ -89,6 +100,9 @@ class Syntax:
             raise SchemaError(
                 f"unknown whitespace policy {policy!r}; use one of {WHITESPACE_POLICIES} or an int"
             )
+        digits = self.number_digits
+        if digits is not None and (not isinstance(digits, int) or digits < 1):
+            raise ValueError(f"number_digits must be a positive int or None, not {digits!r}")
         if self.escapes not in ESCAPE_POLICIES:
             raise ValueError(f"escapes must be one of {ESCAPE_POLICIES}, not {self.escapes!r}")
         after, inner = table[policy]
@@ -153,8 +167,11 @@ def _fixed_range(
     return alt(*parts)
 
 
-def _naturals(lo: int, hi: int | None) -> Expr:
-    """Decimal numerals without leading zeros of the integers in ``lo..hi`` (``None``: no bound)."""
+def _naturals(lo: int, hi: int | None, max_digits: int | None = None) -> Expr:
+    """Decimal numerals without leading zeros of the integers in ``lo..hi`` (``None``: no bound;
+    with ``max_digits``, an open end stops at that many digits, or at ``lo``'s width)."""
+    if hi is None and max_digits is not None:
+        hi = 10 ** max(max_digits, len(str(lo))) - 1
     if hi is not None and lo > hi:
         return EMPTY
     parts = []
@@ -169,45 +186,54 @@ def _naturals(lo: int, hi: int | None) -> Expr:
     return alt(*parts)
 
 
-def integer_range(lo: int | None, hi: int | None) -> Expr:
-    """JSON integers in ``lo..hi`` (``None``: unbounded), no leading zeros, never ``-0``."""
+def integer_range(lo: int | None, hi: int | None, max_digits: int | None = None) -> Expr:
+    """JSON integers in ``lo..hi`` (``None``: unbounded, or up to ``max_digits`` digits), no
+    leading zeros, never ``-0``."""
     parts = []
     if hi is None or hi >= 0:
-        parts.append(_naturals(max(lo, 0) if lo is not None else 0, hi))
+        parts.append(_naturals(max(lo, 0) if lo is not None else 0, hi, max_digits))
     if lo is None or lo < 0:
         top = -1 if hi is None else min(hi, -1)
-        neg = _naturals(-top, None if lo is None else -lo)
+        neg = _naturals(-top, None if lo is None else -lo, max_digits)
         parts.append(seq(literal("-"), neg))
     return alt(*parts)
 
 
-def _fraction(lo: str | None, ls: bool, hi: str | None, hs: bool, nonempty: bool) -> Expr:
+def _fraction(
+    lo: str | None, ls: bool, hi: str | None, hs: bool, nonempty: bool, most: int | None = None
+) -> Expr:
     """Digit strings ``f`` with ``0.lo <= 0.f <= 0.hi`` (``<`` where strict; ``None``: no bound;
-    bounds without trailing zeros), nonempty ones only if ``nonempty``."""
+    bounds without trailing zeros), nonempty ones only if ``nonempty``; free runs of digits
+    have at most ``most`` digits."""
+    free = repeat(_DEC, 0, most)
     if lo in ("", None) and hi in ("", None):
         if hi == "":
-            return EMPTY if hs or (lo == "" and ls) else repeat(literal("0"), int(nonempty), None)
-        if lo == "" and ls:
-            return seq(star(_DEC), _dec_digit(1, 9), star(_DEC))
-        return repeat(_DEC, int(nonempty), None)
+            return EMPTY if hs or (lo == "" and ls) else repeat(literal("0"), int(nonempty), most)
+        if lo == "" and ls:  # some digit is not 0; split at the first one (deterministic)
+            return seq(repeat(literal("0"), 0, most), _dec_digit(1, 9), free)
+        return repeat(_DEC, int(nonempty), most)
     parts = []
     if not nonempty and (lo is None or (lo == "" and not ls)) and (hi != "" or not hs):
         parts.append(EPSILON)
     lf = -1 if lo is None else int(lo[0]) if lo else 0
     hf = 10 if hi is None else int(hi[0]) if hi else 0
     if lf + 1 <= hf - 1:
-        parts.append(seq(_dec_digit(max(lf + 1, 0), min(hf - 1, 9)), star(_DEC)))
+        parts.append(seq(_dec_digit(max(lf + 1, 0), min(hf - 1, 9)), free))
     if lf >= 0 and lf <= hf:
         nlo = lo[1:] if lo else ""
         nhi = None if hf > lf else (hi[1:] if hi else "")
-        parts.append(seq(_dec_digit(lf, lf), _fraction(nlo, ls, nhi, hs, False)))
+        parts.append(seq(_dec_digit(lf, lf), _fraction(nlo, ls, nhi, hs, False, most)))
     if hf <= 9 and hf > lf:
-        parts.append(seq(_dec_digit(hf, hf), _fraction(None, ls, hi[1:] if hi else "", hs, False)))
+        rest = _fraction(None, ls, hi[1:] if hi else "", hs, False, most)
+        parts.append(seq(_dec_digit(hf, hf), rest))
     return alt(*parts)
 
 
-def _magnitudes(a: Decimal, a_strict: bool, b: Decimal | None, b_strict: bool) -> Expr:
-    """Unsigned decimal texts (no exponent) with value in the interval ``a..b``, ``a >= 0``."""
+def _magnitudes(
+    a: Decimal, a_strict: bool, b: Decimal | None, b_strict: bool, most: int | None = None
+) -> Expr:
+    """Unsigned decimal texts (no exponent) with value in the interval ``a..b``, ``a >= 0``;
+    free runs of digits have at most ``most`` digits."""
     if b is not None and (b < a or (b == a and (a_strict or b_strict))):
         return EMPTY
 
@@ -217,18 +243,18 @@ def _magnitudes(a: Decimal, a_strict: bool, b: Decimal | None, b_strict: bool) -
         return whole, digits
 
     def frac(lo: str | None, ls: bool, hi: str | None, hs: bool) -> Expr:
-        empty = _fraction(lo, ls, hi, hs, False)
-        tail = _fraction(lo, ls, hi, hs, True)
+        empty = _fraction(lo, ls, hi, hs, False, most)
+        tail = _fraction(lo, ls, hi, hs, True, most)
         with_dot = seq(literal("."), tail)
         zero_ok = (lo is None or (lo == "" and not ls)) and (hi != "" or not hs)
         return alt(EPSILON, with_dot) if zero_ok and empty != EMPTY else with_dot
 
     ai, af = split(a)
-    anything = optional(seq(literal("."), repeat(_DEC, 1, None)))
+    anything = optional(seq(literal("."), repeat(_DEC, 1, most)))
     if b is None:
         return alt(
             seq(_naturals(ai, ai), frac(af, a_strict, None, False)),
-            seq(_naturals(ai + 1, None), anything),
+            seq(_naturals(ai + 1, None, most), anything),
         )
     bi, bf = split(b)
     if ai == bi:
@@ -240,14 +266,18 @@ def _magnitudes(a: Decimal, a_strict: bool, b: Decimal | None, b_strict: bool) -
     )
 
 
-def decimal_range(lo: Decimal | None, ls: bool, hi: Decimal | None, hs: bool) -> Expr:
+def decimal_range(
+    lo: Decimal | None, ls: bool, hi: Decimal | None, hs: bool, max_digits: int | None = None
+) -> Expr:
     """JSON numbers without exponent whose exact decimal value lies between ``lo`` and ``hi``
-    (``None``: unbounded; ``ls``/``hs``: exclusive). ``-0`` forms count as zero."""
+    (``None``: unbounded; ``ls``/``hs``: exclusive). ``-0`` forms count as zero. With
+    ``max_digits``, free runs of digits (an open end, a fraction past the bounds' digits) have
+    at most that many."""
     zero = Decimal(0)
     if lo is None or lo < 0:
-        pos = _magnitudes(zero, False, hi, hs) if hi is None or hi >= 0 else EMPTY
+        pos = _magnitudes(zero, False, hi, hs, max_digits) if hi is None or hi >= 0 else EMPTY
     else:
-        pos = _magnitudes(lo, ls, hi, hs)
+        pos = _magnitudes(lo, ls, hi, hs, max_digits)
     if hi is None or hi > 0:
         nlo, nls = zero, False
     else:
@@ -255,7 +285,7 @@ def decimal_range(lo: Decimal | None, ls: bool, hi: Decimal | None, hs: bool) ->
     neg = (
         EMPTY
         if lo is not None and lo > 0
-        else _magnitudes(nlo, nls, None if lo is None else -lo, ls)
+        else _magnitudes(nlo, nls, None if lo is None else -lo, ls, max_digits)
     )
     return alt(pos, seq(literal("-"), neg))
 
@@ -377,12 +407,15 @@ def ecma_pattern(pattern: str) -> Expr:
     return alt(*out)
 
 
-def json_number() -> Expr:
-    """RFC 8259 numbers."""
-    digits = repeat(_DEC, 1, None)
+def json_number(max_digits: int | None = None) -> Expr:
+    """RFC 8259 numbers; with ``max_digits``, at most that many digits before and after the
+    point and at most :data:`EXPONENT_DIGITS` in the exponent."""
+    digits = repeat(_DEC, 1, max_digits)
+    lead = repeat(_DEC, 0, None if max_digits is None else max_digits - 1)
+    exponent = repeat(_DEC, 1, None if max_digits is None else EXPONENT_DIGITS)
     return seq(
         optional(literal("-")),
-        alt(literal("0"), seq(_dec_digit(1, 9), star(_DEC))),
+        alt(literal("0"), seq(_dec_digit(1, 9), lead)),
         optional(seq(literal("."), digits)),
-        optional(seq(byte_set(b"eE"), optional(byte_set(b"+-")), digits)),
+        optional(seq(byte_set(b"eE"), optional(byte_set(b"+-")), exponent)),
     )
