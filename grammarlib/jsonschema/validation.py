@@ -32,8 +32,12 @@ def exact_validator(schema: Any, *, registry: Any = None) -> Any:
 
 def exact_number(text: str) -> int | Decimal:
     """A JSON number with a fraction or exponent, exactly: an ``int`` when its value is integral
-    (``jsonschema`` counts ``1.0`` as an integer too) below ``1e1000``, else a ``Decimal``."""
-    value = Decimal(text)
+    (``jsonschema`` counts ``1.0`` as an integer too) below ``1e1000``, else a ``Decimal``.
+    Raises ``ValueError`` for an exponent beyond what ``Decimal`` can hold."""
+    try:
+        value = Decimal(text)
+    except ArithmeticError:  # decimal.InvalidOperation: an exponent past Decimal's range
+        raise ValueError(f"the number {text[:40]!r} is beyond exact decimal arithmetic") from None
     if value.adjusted() < 1000 and value == value.to_integral_value():
         return int(value)
     return value  # huge exponents stay Decimal (only "number" schemas allow exponents)
