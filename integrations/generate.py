@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from grammarlib.compiler import CompiledGrammar, compile
+from grammarlib.errors import IncompleteOutputError, InvalidOutputError
 from grammarlib.grammar import Grammar
 from grammarlib.masks.bitmask import allocate_token_bitmask, apply_token_bitmask
 from grammarlib.masks.tokenizer import TokenizerInfo
@@ -42,38 +43,26 @@ __all__ = [
 ]
 
 
-class IncompleteOutputError(RuntimeError):
-    """The token budget ran out before the output was a complete string of the language.
-
-    ``partial_text`` holds what was generated (a valid prefix)."""
-
-    def __init__(self, message: str, partial_text: str):
-        super().__init__(message)
-        self.partial_text = partial_text
-
-
-class InvalidOutputError(ValueError):
-    """A complete output that the schema's validator rejects (a grammarlib bug: please report it
-    with ``text`` and the schema)."""
-
-    def __init__(self, message: str, text: str):
-        super().__init__(message)
-        self.text = text
-
-
 @dataclass
 class GenerationResult:
-    """What one generation produced, with counts for measuring it."""
+    """What one generation produced, with counts for measuring it.
+
+    The stop token is not part of the output: it is neither in ``token_ids`` nor counted in
+    ``sampled_tokens`` (``stop_token`` says which one ended the output, if any), so
+    ``sampled_tokens + forced_tokens == len(token_ids)``; the forward pass that chose it is
+    counted in ``model_calls``. (With ``ignore_stop=True`` stop tokens are ordinary tokens.)
+    """
 
     text: str
-    value: Any
-    token_ids: list[int]
-    model_calls: int = 0  # forward passes, the prompt's included
-    sampled_tokens: int = 0  # tokens the model chose
-    forced_tokens: int = 0  # tokens appended by jump-forward
+    value: Any  # the validated value (as `generate` returns it); None when cut off
+    token_ids: list[int]  # the output's tokens, the stop token excluded
+    model_calls: int = 0  # forward passes, the prompt's and the stop token's included
+    sampled_tokens: int = 0  # output tokens the model chose (the stop token excluded)
+    forced_tokens: int = 0  # output tokens appended by jump-forward
     seconds: float = 0.0
     mask_seconds: float = 0.0  # time spent waiting for masks after the forward pass ended
     stopped: str = field(default="stop")  # "stop" (a stop token or a complete output), "length"
+    stop_token: int | None = None  # the stop token the model chose; None if it was not asked
 
 
 def build_grammar(
@@ -148,16 +137,7 @@ def generate(
     ``temperature`` and ``top_p``, reproducible with ``seed``. Raises
     :class:`IncompleteOutputError` (with the partial text) when ``max_new_tokens`` runs out first.
     """
-    g = build_grammar(
-        schema=schema,
-        pydantic=pydantic,
-        grammar=grammar,
-        regex=regex,
-        choices=choices,
-        whitespace=whitespace,
-        strict=strict,
-    )
-    if g is None:
+    if all(c is None for c in (schema, pydantic, grammar, regex, choices)):
         raise TypeError(
             "generate needs a constraint: schema=, pydantic=, grammar=, regex= or choices="
         )
@@ -165,12 +145,18 @@ def generate(
         model,
         tokenizer,
         prompt,
-        g,
+        schema=schema,
+        pydantic=pydantic,
+        grammar=grammar,
+        regex=regex,
+        choices=choices,
         max_new_tokens=max_new_tokens,
         temperature=temperature,
         top_p=top_p,
         seed=seed,
         jump_forward=jump_forward,
+        whitespace=whitespace,
+        strict=strict,
     )
     if result.stopped == "length":
         raise IncompleteOutputError(
@@ -178,43 +164,64 @@ def generate(
             f"partial output: {result.text[:200]!r}",
             result.text,
         )
-    if schema is not None:
-        return _validated_json(result.text, schema)
-    if pydantic is not None:
-        return pydantic.model_validate_json(result.text)  # type: ignore[attr-defined]
-    return result.text
+    return result.value
 
 
 def generate_result(
     model: Any,
     tokenizer: Any,
     prompt: str | Sequence[Mapping[str, str]],
-    grammar: Grammar | CompiledGrammar | None,
     *,
+    schema: Any = None,
+    pydantic: type | None = None,
+    grammar: Grammar | CompiledGrammar | str | None = None,
+    regex: str | None = None,
+    choices: Iterable[str] | None = None,
     max_new_tokens: int = 512,
     temperature: float = 0.0,
     top_p: float = 1.0,
     seed: int | None = None,
     jump_forward: bool = True,
+    whitespace: str | int = "dumps",
+    strict: bool = True,
     ignore_stop: bool = False,
 ) -> GenerationResult:
-    """The decoding loop behind :func:`generate`, returning text and counts.
+    """:func:`generate` with the same arguments, returning a :class:`GenerationResult`: the text,
+    the value ``generate`` would return (``value``), counts and timings.
 
-    ``grammar=None`` decodes without constraints (for comparisons); ``ignore_stop`` then keeps
-    going to ``max_new_tokens``. A constrained output that is cut off has ``stopped="length"``.
+    An output cut off by ``max_new_tokens`` is not an error here: it has ``stopped="length"``
+    and ``value=None``. ``grammar`` may also be a :class:`CompiledGrammar` (compiled for this
+    tokenizer). With no constraint at all the model decodes freely (for comparisons);
+    ``ignore_stop=True`` then keeps going to ``max_new_tokens``, stop tokens included. A complete
+    output that fails the schema's validator raises :class:`InvalidOutputError`.
     """
     import torch
 
+    g: Grammar | CompiledGrammar | None
+    if isinstance(grammar, CompiledGrammar):
+        others = [n for n, v in (("schema", schema), ("pydantic", pydantic), ("regex", regex),
+                                 ("choices", choices)) if v is not None]  # fmt: skip
+        if others:
+            raise TypeError(f"give one constraint, not grammar and {' and '.join(others)}")
+        g = grammar
+    else:  # the constraint is checked (and a bad schema refused) before the model is touched
+        g = build_grammar(
+            schema=schema,
+            pydantic=pydantic,
+            grammar=grammar,
+            regex=regex,
+            choices=choices,
+            whitespace=whitespace,
+            strict=strict,
+        )
     info = tokenizer_info_for(tokenizer, _output_size(model))
     compiled: CompiledGrammar | None
-    if grammar is None:
-        compiled = None
-    elif isinstance(grammar, CompiledGrammar):
-        if grammar.tokenizer_info is None or grammar.tokenizer_info.fingerprint != info.fingerprint:
+    if isinstance(g, CompiledGrammar):
+        if g.tokenizer_info is None or g.tokenizer_info.fingerprint != info.fingerprint:
             raise ValueError("the compiled grammar was compiled for another tokenizer")
-        compiled = grammar
+        compiled = g
     else:
-        compiled = compile(grammar, info)
+        compiled = None if g is None else compile(g, info)
     matcher = compiled.matcher() if compiled is not None else None
     device = _device(model)
     generator = torch.Generator(device="cpu")
@@ -246,7 +253,7 @@ def generate_result(
                 ids = torch.tensor([next_input], dtype=torch.long, device=device)
                 output = model(**_forward_kwargs(model, ids, past))
                 result.model_calls += 1
-                past = output.past_key_values
+                past = output.get(_cache_name(type(model)))
                 logits = output.logits[0, -1].float()
                 if pending is not None:
                     waited = time.perf_counter()
@@ -254,11 +261,12 @@ def generate_result(
                     result.mask_seconds += time.perf_counter() - waited
                     apply_token_bitmask(logits, bitmask[0])
                 token = _sample(logits, temperature, top_p, generator)
-                result.sampled_tokens += 1
                 if matcher is not None and not matcher.accept_token(token):
                     raise RuntimeError(f"token {token} was allowed by the mask but refused")
                 if token in info.stop_token_ids and not ignore_stop:
+                    result.stop_token = token  # not an output token: not counted as one
                     break
+                result.sampled_tokens += 1
                 result.token_ids.append(token)
                 next_input = [token]
                 if matcher is not None and jump_forward:
@@ -276,6 +284,13 @@ def generate_result(
     if result.stopped != "length" and not complete:
         result.stopped = "length"  # defensive: never report an incomplete output as finished
     result.seconds = time.perf_counter() - started
+    if result.stopped == "stop":
+        if schema is not None:
+            result.value = _validated_json(result.text, schema)
+        elif pydantic is not None:
+            result.value = pydantic.model_validate_json(result.text)  # type: ignore[attr-defined]
+        else:
+            result.value = result.text
     return result
 
 
@@ -327,10 +342,22 @@ def tokenizer_info_for(tokenizer: Any, vocab_size: int | None = None) -> Tokeniz
 def _forward_kwargs(model: Any, ids: Any, past: Any) -> dict[str, Any]:
     """Arguments of one forward pass; only the last position's logits are needed (after a
     jump-forward or the prompt, the others would cost a vocabulary-sized product each)."""
-    kwargs = {"input_ids": ids, "past_key_values": past, "use_cache": True}
+    kwargs = {"input_ids": ids, _cache_name(type(model)): past, "use_cache": True}
     if ids.shape[1] > 1 and _keeps_logits(type(model)):
         kwargs["logits_to_keep"] = 1
     return kwargs
+
+
+@functools.cache
+def _cache_name(cls: type) -> str:
+    """The name of the KV cache, as an argument of ``forward`` and a key of its output:
+    ``cache`` since transformers 5.2x (``past_key_values`` still works there, with a
+    FutureWarning on every call), ``past_key_values`` before."""
+    try:
+        parameters = inspect.signature(cls.forward).parameters
+    except (TypeError, ValueError):
+        return "past_key_values"
+    return "cache" if "cache" in parameters else "past_key_values"
 
 
 @functools.cache

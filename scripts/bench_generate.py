@@ -80,7 +80,7 @@ def main(argv: list[str] | None = None) -> int:
     print(header)
     for name, (prompt, schema) in WORKLOADS.items():
         grammar = gl.Grammar.from_json_schema(schema)
-        generate_result(model, tok, prompt, grammar, max_new_tokens=args.max_new_tokens)  # warm
+        generate_result(model, tok, prompt, grammar=grammar, max_new_tokens=args.max_new_tokens)
         rows = {}
         for mode, kwargs in (
             ("constrained+jump", {"jump_forward": True}),
@@ -88,14 +88,19 @@ def main(argv: list[str] | None = None) -> int:
         ):
             runs = [
                 generate_result(
-                    model, tok, prompt, grammar, max_new_tokens=args.max_new_tokens, **kwargs
+                    model,
+                    tok,
+                    prompt,
+                    grammar=grammar,
+                    max_new_tokens=args.max_new_tokens,
+                    **kwargs,
                 )
                 for _ in range(args.repeat)
             ]
             rows[mode] = runs
         n = len(rows["constrained"][0].token_ids)
         rows["unconstrained"] = [
-            generate_result(model, tok, prompt, None, max_new_tokens=n, ignore_stop=True)
+            generate_result(model, tok, prompt, max_new_tokens=n, ignore_stop=True)
             for _ in range(args.repeat)
         ]
         for mode, runs in rows.items():

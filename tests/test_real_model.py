@@ -55,10 +55,8 @@ def test_jump_forward_and_constraints_on_the_real_model(gemma: tuple[Any, Any]) 
     model, tok = gemma
     pattern = r"Name: [A-Z][a-z]+\nAge: [0-9]{1,3}\nCity: [A-Z][a-z]+"
     prompt = "Alice is 31 and lives in Lyon.\n"
-    fast = generate_result(model, tok, prompt, gl.Grammar.from_regex(pattern), max_new_tokens=40)
-    slow = generate_result(
-        model, tok, prompt, gl.Grammar.from_regex(pattern), max_new_tokens=40, jump_forward=False
-    )
+    fast = generate_result(model, tok, prompt, regex=pattern, max_new_tokens=40)
+    slow = generate_result(model, tok, prompt, regex=pattern, max_new_tokens=40, jump_forward=False)
     for result in (fast, slow):
         assert re.fullmatch(pattern, result.text), result.text
     assert fast.forced_tokens >= 3 and fast.model_calls < slow.model_calls
@@ -106,4 +104,41 @@ def test_cli_main_job(capsys: Any) -> None:
     assert cli.main([*argv, "--stats"]) == 0
     out, err = capsys.readouterr()
     jsonschema.validate(json.loads(out), json.loads(schema_file.read_text()))
-    assert "tokens/s" in err
+    # Only the stats line on stderr: no warnings (past_key_values) or progress bars.
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and "tokens/s" in lines[0], err
+    numbers = re.fullmatch(
+        r"(\d+) tokens \((\d+) sampled \+ (\d+) forced; (.*)\) in (\d+) model calls, .*", lines[0]
+    )
+    assert numbers, lines[0]
+    tokens, sampled, forced, calls = (int(numbers.group(i)) for i in (1, 2, 3, 5))
+    assert tokens == sampled + forced and tokens > 0
+    stop = numbers.group(4) == "then a stop token, not counted"
+    assert stop or numbers.group(4) == "complete without asking for a stop token"
+    assert calls == sampled + stop
+
+
+def test_generate_result_same_keywords_and_stop_accounting(gemma: tuple[Any, Any]) -> None:
+    """`generate_result(schema=...)` is `generate(schema=...)` with counts; the stop token the
+    model chooses is not an output token and not a sampled one, its model call counts."""
+    model, tok = gemma
+    info = tokenizer_info_for(tok, model.get_output_embeddings().weight.shape[0])
+    prompt = "Alice Martin is 31 and lives in Lyon. The same facts as JSON: "
+    result = generate_result(model, tok, prompt, schema=PERSON, max_new_tokens=60)
+    assert result.stopped == "stop"
+    assert result.value == json.loads(result.text)
+    assert result.value == gl.generate(model, tok, prompt, schema=PERSON, max_new_tokens=60)
+    assert result.sampled_tokens + result.forced_tokens == len(result.token_ids)
+    assert result.model_calls == result.sampled_tokens + (result.stop_token is not None)
+    # A language that can go on after a complete output: the model chooses to stop (greedy,
+    # observed: " ellow is the sky because the", then the stop token).
+    pattern = r" [A-Za-z]+( [a-z]+){0,5}"
+    answer = generate_result(
+        model, tok, "Q: What colour is the sky?\nA:", regex=pattern, max_new_tokens=30
+    )
+    print(answer)
+    assert re.fullmatch(pattern, answer.text) and answer.value == answer.text
+    assert answer.stopped == "stop" and answer.stop_token in info.stop_token_ids
+    assert answer.stop_token not in answer.token_ids
+    assert answer.sampled_tokens + answer.forced_tokens == len(answer.token_ids)
+    assert answer.model_calls == answer.sampled_tokens + 1
