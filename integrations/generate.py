@@ -63,6 +63,8 @@ class GenerationResult:
     mask_seconds: float = 0.0  # time spent waiting for masks after the forward pass ended
     stopped: str = field(default="stop")  # "stop" (a stop token or a complete output), "length"
     stop_token: int | None = None  # the stop token the model chose; None if it was not asked
+    steered_tokens: int = 0  # sampled tokens replaced so the output ends within max_new_tokens
+    shortest_output_bytes: int = 0  # the shortest complete output (at most as many tokens)
 
 
 def build_grammar(
@@ -134,8 +136,13 @@ def generate(
 
     ``prompt`` is text, or chat messages (``[{"role": "user", "content": ...}]``) rendered with the
     tokenizer's chat template. ``temperature=0`` is greedy decoding; otherwise sampling with
-    ``temperature`` and ``top_p``, reproducible with ``seed``. Raises
-    :class:`IncompleteOutputError` (with the partial text) when ``max_new_tokens`` runs out first.
+    ``temperature`` and ``top_p``, reproducible with ``seed``.
+
+    The output is complete and valid within ``max_new_tokens`` whenever the grammar has an output
+    that short: where the model's token would leave too little of the budget to finish, the
+    token that starts a shortest completion is taken instead (``steered_tokens`` counts them).
+    :class:`IncompleteOutputError` (with the partial text and the minimum) is raised only when
+    ``max_new_tokens`` is below the shortest complete output.
     """
     if all(c is None for c in (schema, pydantic, grammar, regex, choices)):
         raise TypeError(
@@ -160,7 +167,9 @@ def generate(
     )
     if result.stopped == "length":
         raise IncompleteOutputError(
-            f"max_new_tokens={max_new_tokens} ran out before the output was complete; "
+            f"max_new_tokens={max_new_tokens} ran out before the output was complete (the "
+            f"shortest complete output is {result.shortest_output_bytes} bytes, so "
+            f"max_new_tokens={result.shortest_output_bytes} always suffices); "
             f"partial output: {result.text[:200]!r}",
             result.text,
         )
@@ -231,6 +240,8 @@ def generate_result(
     started = time.perf_counter()
     prompt_ids = _prompt_ids(tokenizer, prompt)
     result = GenerationResult(text="", value=None, token_ids=[])
+    if matcher is not None:
+        result.shortest_output_bytes = matcher.min_completion_bytes()
     out = bytearray()
     next_input = list(prompt_ids)
     if matcher is not None and jump_forward:
@@ -247,7 +258,9 @@ def generate_result(
                 if matcher is not None and _finished(matcher):
                     break  # only a stop token is allowed: no need to ask the model
                 if len(result.token_ids) >= max_new_tokens:
-                    result.stopped = "length"
+                    # the budget is spent: a complete output ends here (the stop token is free)
+                    complete = matcher is not None and matcher.can_terminate()
+                    result.stopped = "stop" if complete else "length"
                     break
                 pending = pool.submit(matcher.fill_next_token_bitmask, bitmask) if matcher else None
                 ids = torch.tensor([next_input], dtype=torch.long, device=device)
@@ -261,6 +274,14 @@ def generate_result(
                     result.mask_seconds += time.perf_counter() - waited
                     apply_token_bitmask(logits, bitmask[0])
                 token = _sample(logits, temperature, top_p, generator)
+                if matcher is not None and not ignore_stop:
+                    # the stop token is free: one more token than the output's budget
+                    left = max_new_tokens - len(result.token_ids) + 1
+                    if not matcher.fits_budget(token, left):
+                        steer = matcher.completion_token()
+                        if steer is not None:
+                            token = steer
+                            result.steered_tokens += 1
                 if matcher is not None and not matcher.accept_token(token):
                     raise RuntimeError(f"token {token} was allowed by the mask but refused")
                 if token in info.stop_token_ids and not ignore_stop:

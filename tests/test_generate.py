@@ -508,3 +508,29 @@ def test_cli_reports_bad_grammars_and_files(tmp_path: Any, capsys: Any) -> None:
     assert "not JSON" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         cli.main(["check", "--regex", "a", "--choices", "a", "a"])  # one constraint only
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+@pytest.mark.parametrize("constraint", ["schema", "arith"])
+def test_every_output_ends_valid_within_its_budget(
+    model: Any, tok: Any, seed: int, constraint: str
+) -> None:
+    """A random model under the masks, with any budget at least as long as the shortest output,
+    ends with a complete, valid output: tokens that would leave too little budget are replaced
+    by ones that start a shortest completion (ARITH alone can go on forever)."""
+    kwargs: dict[str, Any] = {"schema": PERSON} if constraint == "schema" else {"grammar": ARITH}
+    shortest = generate_result(model, tok, "x", max_new_tokens=1, **kwargs).shortest_output_bytes
+    assert shortest > 0
+    reference = lark_reference(ARITH)
+    for budget in (shortest, shortest + 3, 40):
+        result = generate_result(
+            model, tok, "Data: ", max_new_tokens=budget, temperature=1.0, seed=seed, **kwargs
+        )
+        assert result.stopped == "stop" and len(result.token_ids) <= budget
+        if constraint == "schema":
+            jsonschema.validate(json.loads(result.text), PERSON)
+        else:
+            assert reference(result.text)
+    if constraint == "schema":  # below its shortest output: incomplete, and the error says why
+        with pytest.raises(IncompleteOutputError, match=f"shortest complete output is {shortest}"):
+            generate(model, tok, "Data: ", max_new_tokens=1, jump_forward=False, **kwargs)
