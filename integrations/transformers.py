@@ -14,6 +14,7 @@ same processor can be reused across ``generate()`` calls, and it works with assi
 
 from __future__ import annotations
 
+import math
 import sys
 import weakref
 from collections.abc import Sequence
@@ -30,6 +31,10 @@ from grammarlib.matcher import GrammarMatcher
 __all__ = ["GrammarLogitsProcessor"]
 
 _LIST_CALL = LogitsProcessorList.__call__.__code__
+
+
+BUDGET_CHECKED = 32
+"""How many of a row's best tokens are checked against the remaining budget per step."""
 
 
 class GrammarLogitsProcessor(LogitsProcessor):
@@ -66,6 +71,14 @@ class GrammarLogitsProcessor(LogitsProcessor):
     is the same as without assistance. An assistant with another tokenizer
     (``assistant_tokenizer=``) is refused (``ValueError``). One generation at a time: a
     processor is not thread-safe.
+
+    Given the ``max_new_tokens`` of the ``generate()`` call, every output ends complete within it
+    (whenever the grammar has an output that short, see
+    :meth:`GrammarMatcher.min_completion_bytes`): of each row's :data:`BUDGET_CHECKED` best
+    tokens, those after which the rest of the budget could not finish the output are removed, and
+    where none is left only the token that starts a shortest completion is allowed. Greedy
+    decoding and beam search pick among checked tokens, so the guarantee is complete there; with
+    sampling a less likely token may still be drawn.
     """
 
     def __init__(
@@ -73,6 +86,7 @@ class GrammarLogitsProcessor(LogitsProcessor):
         compiled: CompiledGrammar | Sequence[CompiledGrammar],
         *,
         pad_token_id: int | None = None,
+        max_new_tokens: int | None = None,
     ) -> None:
         grammars = (compiled,) if isinstance(compiled, CompiledGrammar) else tuple(compiled)
         if not grammars:
@@ -93,6 +107,9 @@ class GrammarLogitsProcessor(LogitsProcessor):
         self._grammars = grammars
         self._per_row = not isinstance(compiled, CompiledGrammar)
         self.pad_token_id = pad_token_id
+        if max_new_tokens is not None and (isinstance(max_new_tokens, bool) or max_new_tokens < 1):
+            raise ValueError(f"max_new_tokens must be a positive int, got {max_new_tokens!r}")
+        self.max_new_tokens = max_new_tokens
         self.reset()
 
     # ------------------------------------------------------------------ public
@@ -163,6 +180,8 @@ class GrammarLogitsProcessor(LogitsProcessor):
         self._prev_ids = input_ids.detach().clone()
         self._fill(scores.shape[-1])
         apply_token_bitmask(scores, self._bitmask)
+        if self.max_new_tokens is not None:
+            self._keep_within_budget(scores, input_ids.shape[1] - self._prompt_len)
         return scores
 
     def __repr__(self) -> str:
@@ -324,6 +343,27 @@ class GrammarLogitsProcessor(LogitsProcessor):
                 f"changed the scores"
             )
         self._matchers = matchers
+
+    def _keep_within_budget(self, scores: torch.Tensor, generated: int) -> None:
+        """Remove, of each row's best tokens, those that leave too little of ``max_new_tokens``
+        (which counts the stop token, as transformers does) to finish the output."""
+        left = self.max_new_tokens - generated  # type: ignore[operator]
+        k = min(BUDGET_CHECKED, scores.shape[-1])
+        best = torch.topk(scores, k, dim=-1).indices.tolist()
+        for row, m in enumerate(self._matchers):
+            if m is None or m.is_terminated():
+                continue
+            fits = [t for t in best[row] if scores[row, t] > -math.inf and m.fits_budget(t, left)]
+            if len(fits) == k:
+                continue
+            unfit = [t for t in best[row] if t not in set(fits)]
+            scores[row, unfit] = -math.inf
+            if not fits:
+                steer = m.completion_token()
+                if steer is not None:
+                    keep = scores[row, steer].clone()
+                    scores[row] = -math.inf
+                    scores[row, steer] = keep if keep > -math.inf else 0.0
 
     def _fill(self, vocab: int) -> None:
         bitmask = self._bitmask

@@ -427,6 +427,30 @@ def test_beam_search_rows_are_reordered(model, tok, info):
         assert_in_language(c, data, finished)
 
 
+@pytest.mark.parametrize("grammar", ["schema", "expr"])
+@pytest.mark.parametrize("mode", ["greedy", "beam"])
+def test_outputs_end_within_max_new_tokens(model, tok, info, grammar: str, mode: str):
+    """Told the budget, the processor makes every row end complete within it: the random model
+    alone would run on (EXPR_LARK can grow forever; SCHEMA has unbounded integers)."""
+    g = (
+        gl.Grammar.from_json_schema(SCHEMA)
+        if grammar == "schema"
+        else gl.Grammar.from_lark(EXPR_LARK)
+    )
+    c = compiled(g, info)
+    shortest = c.matcher().min_completion_bytes() + 1  # the stop token counts in transformers
+    enc = encode(tok)
+    for budget in (shortest, shortest + 2, shortest + 9):
+        proc = GrammarLogitsProcessor(c, max_new_tokens=budget, pad_token_id=tok.pad_token_id)
+        extra = {"num_beams": 2} if mode == "beam" else {}
+        out = generate(model, enc, proc, max_new_tokens=budget, **extra)
+        for data, finished in generated(out, enc, info):
+            assert finished, (budget, data)
+            assert_in_language(c, data, finished)
+    with pytest.raises(ValueError, match="max_new_tokens"):
+        GrammarLogitsProcessor(c, max_new_tokens=0)
+
+
 # ---------------------------------------------------------------------------------- device
 
 
