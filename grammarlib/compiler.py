@@ -35,7 +35,6 @@ class CompiledGrammar:
         "_distances",
         "_key_tables",
         "_runtime",
-        "_token_ids",
         "automaton",
         "grammar",
         "mask_store",
@@ -60,7 +59,6 @@ class CompiledGrammar:
         self._runtime = Runtime(self.automaton)
         self._key_tables: Any = None  # json_keys.KeyChecker, made on first use
         self._distances: Any = None  # completion.Distances, made on first use
-        self._token_ids: dict[bytes, int] | None = None  # bytes -> shortest id, on first use
         self.tokenizer_info = tokenizer_info
         self.mask_store: MaskStore | None = None
         if tokenizer_info is not None:

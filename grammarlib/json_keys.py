@@ -23,6 +23,7 @@ from __future__ import annotations
 import bisect
 import functools
 import json
+import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
@@ -207,6 +208,52 @@ def _bytes_of(mask: int) -> list[int]:
     return out
 
 
+class VocabularyTables:
+    """What the key checker (and completions) need of a vocabulary, built once per tokenizer:
+    the tokens with a quote or comma (only they can start or end a key or reach a key position),
+    and, on first use, the tokens by bytes and in sorted order."""
+
+    def __init__(self, token_bytes: list[bytes] | tuple[bytes, ...]):
+        self.token_bytes = token_bytes
+        marked = [i for i, b in enumerate(token_bytes) if 0x22 in b or 0x2C in b]
+        self.marked_ids = np.asarray(marked, dtype=np.int64)
+
+    @functools.cached_property
+    def ids_of(self) -> dict[bytes, list[int]]:
+        """Token ids by their bytes."""
+        out: dict[bytes, list[int]] = {}
+        for i, b in enumerate(self.token_bytes):
+            if b:
+                out.setdefault(b, []).append(i)
+        return out
+
+    @functools.cached_property
+    def sorted_bytes(self) -> list[bytes]:
+        return sorted(self.ids_of)
+
+    def is_token_prefix(self, data: bytes) -> bool:
+        """Whether some token starts with ``data``."""
+        sorted_bytes = self.sorted_bytes
+        i = bisect.bisect_left(sorted_bytes, data)
+        return i < len(sorted_bytes) and sorted_bytes[i].startswith(data)
+
+
+_TABLES: dict[str, VocabularyTables] = {}
+_TABLES_LOCK = threading.Lock()
+
+
+def vocabulary_tables(key: str, token_bytes: list[bytes] | tuple[bytes, ...]) -> VocabularyTables:
+    """The :class:`VocabularyTables` of a tokenizer (``key``: its fingerprint), shared by every
+    grammar compiled for it."""
+    with _TABLES_LOCK:
+        tables = _TABLES.get(key)
+        if tables is None:
+            if len(_TABLES) >= 8:
+                _TABLES.clear()
+            tables = _TABLES[key] = VocabularyTables(token_bytes)
+    return tables
+
+
 class KeyChecker:
     """Distinct keys for one compiled grammar and vocabulary: whether a key position can still
     get a new key, and the token masks without the tokens that would repeat one.
@@ -217,16 +264,11 @@ class KeyChecker:
     can close a key or lead to a key position at all (the only ones a written key can refuse).
     """
 
-    def __init__(self, runtime: Runtime, token_bytes: list[bytes]):
+    def __init__(self, runtime: Runtime, vocabulary: VocabularyTables):
         self.runtime = runtime
-        self.token_bytes = token_bytes
-        marked = [i for i, b in enumerate(token_bytes) if 0x22 in b or 0x2C in b]
-        self.marked_ids = np.asarray(marked, dtype=np.int64)
-        self.sorted_bytes = sorted({b for b in token_bytes if b})
-        self.ids_of: dict[bytes, list[int]] = {}
-        for i, b in enumerate(token_bytes):
-            if b:
-                self.ids_of.setdefault(b, []).append(i)
+        self.vocabulary = vocabulary
+        self.token_bytes = vocabulary.token_bytes
+        self.marked_ids = vocabulary.marked_ids
         self._infinite: dict[tuple[State, Keys], bool] = {}
         self._relevant: dict[tuple, tuple[dict[tuple[str, bytes], list[int]], list[int]]] = {}
 
@@ -428,13 +470,12 @@ class KeyChecker:
         out: set[int] = set()
         for key in keys[3][-1][0]:
             for data in continuations(key, keys[2], self._is_token_prefix) or ():
-                out.update(self.ids_of.get(data, ()))
+                out.update(self.vocabulary.ids_of.get(data, ()))
         unsigned = words.view(np.uint32)
         return [t for t in out if unsigned[t >> 5] >> (t & 31) & 1]
 
     def _is_token_prefix(self, data: bytes) -> bool:
-        i = bisect.bisect_left(self.sorted_bytes, data)
-        return i < len(self.sorted_bytes) and self.sorted_bytes[i].startswith(data)
+        return self.vocabulary.is_token_prefix(data)
 
 
 def _relevance(keys: Keys, data: bytes) -> tuple[tuple[str, bytes] | None, bool, bool]:

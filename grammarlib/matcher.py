@@ -224,18 +224,12 @@ class GrammarMatcher:
         if self._state[1]:
             stops = sorted(tokenizer.stop_token_ids)
             return stops[0] if stops else None
-        ids = self._compiled._token_ids
-        if ids is None:
-            ids = {}
-            for i, data in enumerate(tokenizer.token_bytes):
-                if data and i not in tokenizer.special_ids and data not in ids:
-                    ids[data] = i
-            self._compiled._token_ids = ids
+        ids = json_keys.vocabulary_tables(tokenizer.fingerprint, tokenizer.token_bytes).ids_of
         completion = self.shortest_completion()
         for end in range(len(completion), 0, -1):
-            token = ids.get(completion[:end])
-            if token is not None and self.copy().accept_token(token):
-                return token
+            for token in ids.get(completion[:end], ()):
+                if token not in tokenizer.special_ids and self.copy().accept_token(token):
+                    return token
         return None
 
     def fits_budget(self, token_id: int, tokens_left: int) -> bool:
@@ -400,10 +394,13 @@ def _without_repeated_keys(
 def _key_checker(compiled: CompiledGrammar) -> json_keys.KeyChecker:
     checker = compiled._key_tables
     if checker is None:
-        checker = compiled._key_tables = json_keys.KeyChecker(
-            compiled._runtime,
-            compiled.tokenizer_info.token_bytes if compiled.tokenizer_info else [],
+        info = compiled.tokenizer_info
+        tables = (
+            json_keys.vocabulary_tables(info.fingerprint, info.token_bytes)
+            if info is not None
+            else json_keys.VocabularyTables([])
         )
+        checker = compiled._key_tables = json_keys.KeyChecker(compiled._runtime, tables)
     return checker
 
 
