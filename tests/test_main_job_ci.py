@@ -57,7 +57,12 @@ def test_ci_runs_the_readme_tests_then_the_main_job() -> None:
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     tests = readme.split("\n## Tests\n", 1)[1].split("```bash\n", 1)[1].split("\n```", 1)[0]
     commands = [line for line in run if line and not line.startswith(("#", "set ", "cd "))]
-    assert commands == [tests, ".venv/bin/python scripts/main_job_ci.py"]
+    # the vLLM venv first (tests/test_vllm_real.py needs it), then the tests, then the main job
+    assert commands == [
+        "bash scripts/setup_vllm.sh",
+        tests,
+        ".venv/bin/python scripts/main_job_ci.py",
+    ]
 
 
 def test_the_generate_extra_has_what_the_main_job_needs() -> None:
