@@ -270,6 +270,8 @@ class KeyChecker:
         self.token_bytes = vocabulary.token_bytes
         self.marked_ids = vocabulary.marked_ids
         self._infinite: dict[tuple[State, Keys], bool] = {}
+        self._viable: dict[tuple, bool] = {}  # by state, scanner position and written keys
+        self._continuations: dict[tuple[bytes, frozenset[str]], set[int]] = {}
         self._relevant: dict[tuple, tuple[dict[tuple[str, bytes], list[int]], list[int]]] = {}
 
     # -- viability --
@@ -282,10 +284,18 @@ class KeyChecker:
         if self._has_infinitely_many_keys(state, keys):
             return True
         written = keys[3][-1][0]
-        raw = keys[2]
-        if raw and not any(continuations(k, raw) is not None for k in written):
-            return True  # no written key can come out of this one
-        return self._search(state, keys, written)
+        memo = (state, keys[0], keys[1], keys[2], written)
+        known = self._viable.get(memo)
+        if known is None:
+            raw = keys[2]
+            if raw and not any(continuations(k, raw) is not None for k in written):
+                known = True  # no written key can come out of this one
+            else:
+                known = self._search(state, keys, written)
+            if len(self._viable) >= _MAX_CACHED:
+                self._viable.clear()
+            self._viable[memo] = known
+        return known
 
     def _has_infinitely_many_keys(self, state: State, keys: Keys) -> bool:
         """Whether infinitely many keys can be completed from here (a cycle inside a key)."""
@@ -467,10 +477,16 @@ class KeyChecker:
 
     def _continuation_tokens(self, words: np.ndarray, keys: Keys) -> list[int]:
         """Allowed tokens that continue a written key's spelling without closing it."""
-        out: set[int] = set()
-        for key in keys[3][-1][0]:
-            for data in continuations(key, keys[2], self._is_token_prefix) or ():
-                out.update(self.vocabulary.ids_of.get(data, ()))
+        memo = (keys[2], keys[3][-1][0])
+        out = self._continuations.get(memo)
+        if out is None:
+            out = set()
+            for key in keys[3][-1][0]:
+                for data in continuations(key, keys[2], self._is_token_prefix) or ():
+                    out.update(self.vocabulary.ids_of.get(data, ()))
+            if len(self._continuations) >= _MAX_CACHED:
+                self._continuations.clear()
+            self._continuations[memo] = out
         unsigned = words.view(np.uint32)
         return [t for t in out if unsigned[t >> 5] >> (t & 31) & 1]
 
