@@ -12,6 +12,7 @@ processor cannot:
 
 from __future__ import annotations
 
+import bisect
 import contextlib
 import functools
 import inspect
@@ -25,10 +26,13 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+
+from grammarlib import json_keys
 from grammarlib.compiler import CompiledGrammar, compile
 from grammarlib.errors import IncompleteOutputError, InvalidOutputError
 from grammarlib.grammar import Grammar
-from grammarlib.masks.bitmask import allocate_token_bitmask, apply_token_bitmask
+from grammarlib.masks.bitmask import allocate_token_bitmask, apply_token_bitmask, bool_to_bits
 from grammarlib.masks.tokenizer import TokenizerInfo
 from grammarlib.matcher import GrammarMatcher
 
@@ -65,6 +69,7 @@ class GenerationResult:
     stop_token: int | None = None  # the stop token the model chose; None if it was not asked
     steered_tokens: int = 0  # sampled tokens replaced so the output ends within max_new_tokens
     shortest_output_bytes: int = 0  # the shortest complete output (at most as many tokens)
+    healed_bytes: int = 0  # prompt bytes taken back by token healing (not part of ``text``)
 
 
 def build_grammar(
@@ -127,6 +132,7 @@ def generate(
     jump_forward: bool = True,
     whitespace: str | int = "dumps",
     strict: bool = True,
+    token_healing: bool = True,
 ) -> Any:
     """Generate under exactly one constraint and return the result as a Python value.
 
@@ -143,6 +149,11 @@ def generate(
     token that starts a shortest completion is taken instead (``steered_tokens`` counts them).
     :class:`IncompleteOutputError` (with the partial text and the minimum) is raised only when
     ``max_new_tokens`` is below the shortest complete output.
+
+    ``token_healing`` (for text prompts): the prompt's last token is taken back and the first
+    generated tokens must spell its bytes again before the constrained output, so a prompt that
+    ends inside what would be one token (``"The capital is Par"``, a trailing space) lets the
+    model pick the token it would naturally use (``"Paris"``, ``" {"``).
     """
     if all(c is None for c in (schema, pydantic, grammar, regex, choices)):
         raise TypeError(
@@ -164,6 +175,7 @@ def generate(
         jump_forward=jump_forward,
         whitespace=whitespace,
         strict=strict,
+        token_healing=token_healing,
     )
     if result.stopped == "length":
         raise IncompleteOutputError(
@@ -194,6 +206,7 @@ def generate_result(
     whitespace: str | int = "dumps",
     strict: bool = True,
     ignore_stop: bool = False,
+    token_healing: bool = True,
 ) -> GenerationResult:
     """:func:`generate` with the same arguments, returning a :class:`GenerationResult`: the text,
     the value ``generate`` would return (``value``), counts and timings.
@@ -243,8 +256,16 @@ def generate_result(
     if matcher is not None:
         result.shortest_output_bytes = matcher.min_completion_bytes()
     out = bytearray()
+    healed = b""  # the prompt's last token, taken back: the output must spell it again first
+    if token_healing and matcher is not None and isinstance(prompt, str) and len(prompt_ids) > 1:
+        last = prompt_ids[-1]
+        if last not in info.special_ids and 0 <= last < len(info.token_bytes):
+            healed = info.token_bytes[last]
+            prompt_ids = prompt_ids[:-1]
+    remaining = healed
+    healing_tokens = 0  # generated tokens that only spell taken-back prompt bytes
     next_input = list(prompt_ids)
-    if matcher is not None and jump_forward:
+    if matcher is not None and jump_forward and not remaining:
         forced = _forced_tokens(matcher, tokenizer, info, max_new_tokens)
         next_input += forced
         result.token_ids += forced
@@ -257,12 +278,19 @@ def generate_result(
             while True:
                 if matcher is not None and _finished(matcher):
                     break  # only a stop token is allowed: no need to ask the model
-                if len(result.token_ids) >= max_new_tokens:
+                if len(result.token_ids) - healing_tokens >= max_new_tokens:
                     # the budget is spent: a complete output ends here (the stop token is free)
                     complete = matcher is not None and matcher.can_terminate()
                     result.stopped = "stop" if complete else "length"
                     break
-                pending = pool.submit(matcher.fill_next_token_bitmask, bitmask) if matcher else None
+                if remaining:  # healing: tokens that spell the taken-back bytes, then the output
+                    left = max_new_tokens - (len(result.token_ids) - healing_tokens) + 1
+                    bitmask[0] = _healing_row(matcher, info, remaining, left)
+                    pending = None
+                else:
+                    pending = (
+                        pool.submit(matcher.fill_next_token_bitmask, bitmask) if matcher else None
+                    )
                 ids = torch.tensor([next_input], dtype=torch.long, device=device)
                 output = model(**_forward_kwargs(model, ids, past))
                 result.model_calls += 1
@@ -272,11 +300,31 @@ def generate_result(
                     waited = time.perf_counter()
                     pending.result()
                     result.mask_seconds += time.perf_counter() - waited
+                if matcher is not None:
                     apply_token_bitmask(logits, bitmask[0])
                 token = _sample(logits, temperature, top_p, generator)
+                if remaining:
+                    data = info.token_bytes[token]
+                    if remaining.startswith(data):
+                        remaining = remaining[len(data) :]
+                        healing_tokens += 1  # prompt bytes again: not counted in the budget
+                    else:  # past the taken-back bytes: the rest is output
+                        rest, remaining = data[len(remaining) :], b""
+                        if not matcher.accept_bytes(rest):  # type: ignore[union-attr]
+                            raise RuntimeError(f"healing token {token} was allowed but refused")
+                    result.sampled_tokens += 1
+                    result.token_ids.append(token)
+                    next_input = [token]
+                    if not remaining and jump_forward:
+                        budget = max_new_tokens - (len(result.token_ids) - healing_tokens)
+                        forced = _forced_tokens(matcher, tokenizer, info, budget)  # type: ignore[arg-type]
+                        next_input += forced
+                        result.token_ids += forced
+                        result.forced_tokens += len(forced)
+                    continue
                 if matcher is not None and not ignore_stop:
                     # the stop token is free: one more token than the output's budget
-                    left = max_new_tokens - len(result.token_ids) + 1
+                    left = max_new_tokens - (len(result.token_ids) - healing_tokens) + 1
                     if not matcher.fits_budget(token, left):
                         steer = matcher.completion_token()
                         if steer is not None:
@@ -291,7 +339,7 @@ def generate_result(
                 result.token_ids.append(token)
                 next_input = [token]
                 if matcher is not None and jump_forward:
-                    budget = max_new_tokens - len(result.token_ids)
+                    budget = max_new_tokens - (len(result.token_ids) - healing_tokens)
                     forced = _forced_tokens(matcher, tokenizer, info, budget)
                     next_input += forced
                     result.token_ids += forced
@@ -300,7 +348,8 @@ def generate_result(
         pool.shutdown(wait=True)
     for t in result.token_ids:
         out += info.token_bytes[t]
-    result.text = out.decode("utf-8", errors="replace")
+    result.healed_bytes = len(healed)
+    result.text = bytes(out[len(healed) :]).decode("utf-8", errors="replace")
     complete = matcher is None or matcher.is_terminated() or matcher.can_terminate()
     if result.stopped != "length" and not complete:
         result.stopped = "length"  # defensive: never report an incomplete output as finished
@@ -415,6 +464,38 @@ def _prompt_ids(tokenizer: Any, prompt: str | Sequence[Mapping[str, str]]) -> li
         )
     text = tokenizer.apply_chat_template(list(prompt), tokenize=False, add_generation_prompt=True)
     return list(tokenizer(text, add_special_tokens=False)["input_ids"])
+
+
+def _healing_row(
+    matcher: GrammarMatcher, info: TokenizerInfo, remaining: bytes, left: int
+) -> np.ndarray:
+    """The bitmask row during token healing: tokens that spell a prefix of ``remaining`` (the
+    taken-back prompt bytes still to write), and tokens that spell all of it and go on with bytes
+    the grammar accepts from ``matcher``'s state, leaving the output completable within ``left``
+    tokens (the stop token included). Never a stop or special token."""
+    tables = json_keys.vocabulary_tables(info.fingerprint, info.token_bytes)
+    allowed = np.zeros(info.vocab_size, dtype=bool)
+    for end in range(1, len(remaining) + 1):
+        for t in tables.ids_of.get(remaining[:end], ()):
+            allowed[t] = True
+    first = matcher.next_bytes()
+    words = tables.sorted_bytes
+    i = bisect.bisect_right(words, remaining)
+    while i < len(words) and words[i].startswith(remaining):
+        data = words[i]
+        after = matcher.copy()
+        if (
+            data[len(remaining)] in first
+            and after.accept_bytes(data[len(remaining) :])
+            and after.min_completion_bytes() + 1 <= left - 1
+        ):
+            for t in tables.ids_of[data]:
+                allowed[t] = True
+        i += 1
+    for t in (*info.special_ids, *info.stop_token_ids):
+        if 0 <= t < len(allowed):
+            allowed[t] = False
+    return bool_to_bits(allowed)
 
 
 def _finished(matcher: GrammarMatcher) -> bool:

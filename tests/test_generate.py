@@ -249,7 +249,9 @@ def test_generate_result_refuses_the_old_positional_call(model: Any, tok: Any) -
 
 
 def test_a_cut_off_result_has_no_value(model: Any, tok: Any) -> None:
-    result = generate_result(model, tok, "P: ", schema=PERSON, max_new_tokens=3, jump_forward=False)
+    result = generate_result(
+        model, tok, "P: ", schema=PERSON, max_new_tokens=3, jump_forward=False, token_healing=False
+    )
     assert result.stopped == "length" and result.value is None and len(result.token_ids) == 3
     assert result.stop_token is None
 
@@ -534,3 +536,43 @@ def test_every_output_ends_valid_within_its_budget(
     if constraint == "schema":  # below its shortest output: incomplete, and the error says why
         with pytest.raises(IncompleteOutputError, match=f"shortest complete output is {shortest}"):
             generate(model, tok, "Data: ", max_new_tokens=1, jump_forward=False, **kwargs)
+
+
+def test_token_healing_rows_spell_the_taken_back_bytes_first() -> None:
+    """The healing mask allows tokens that spell a prefix of the taken-back bytes, and tokens
+    that spell all of them and go on into the constrained output; nothing else (no stop)."""
+    from grammarlib.integrations.generate import _healing_row
+    from grammarlib.masks.bitmask import bits_to_bool
+
+    vocab = [b"P", b"Par", b"Paris", b"Parrot", b"is", b" ", b" {", b"{", b"\xa9", b"\xa9 is",
+             b"\xa9 was", b"</s>"]  # fmt: skip
+    info = gl.TokenizerInfo.from_vocab(vocab, stop_token_ids=[len(vocab) - 1])
+
+    def allowed(grammar: gl.Grammar, remaining: bytes, left: int = 100) -> set[bytes]:
+        m = gl.compile(grammar, info).matcher()
+        row = bits_to_bool(_healing_row(m, info, remaining, left), info.vocab_size)
+        return {vocab[i] for i in row.nonzero()[0]}
+
+    # cut inside a word ("The capital is Par"): "Paris" spells it and goes on with "is"
+    assert allowed(gl.Grammar.from_choices(["is", "is nice"]), b"Par") == {b"P", b"Par", b"Paris"}
+    # after a space: " {" spells the space and opens the object
+    assert allowed(gl.Grammar.from_json_schema({"type": "object"}), b" ") == {b" ", b" {"}
+    # inside UTF-8: "café" ended in the byte token b"\xa9" (the second byte of "é")
+    assert allowed(gl.Grammar.from_choices([" is"]), b"\xa9") == {b"\xa9", b"\xa9 is"}
+    # a spanning token must leave the output completable within the budget
+    assert allowed(gl.Grammar.from_choices(["is nice"]), b"Par", left=3) == {b"P", b"Par"}
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_token_healing_output_excludes_the_taken_back_bytes(
+    model: Any, tok: Any, seed: int
+) -> None:
+    """The prompt ends in a space: its token is taken back and written again by the model
+    (alone or inside a longer token); the output text starts after it and is valid."""
+    kwargs = {"schema": PERSON, "temperature": 1.0, "seed": seed, "max_new_tokens": 60}
+    healed = generate_result(model, tok, "Person as JSON: ", **kwargs)
+    assert healed.healed_bytes == 1 and healed.stopped == "stop"
+    jsonschema.validate(json.loads(healed.text), PERSON)
+    plain = generate_result(model, tok, "Person as JSON: ", token_healing=False, **kwargs)
+    assert plain.healed_bytes == 0
+    jsonschema.validate(json.loads(plain.text), PERSON)
