@@ -279,15 +279,7 @@ class GrammarLogitsProcessor(LogitsProcessor):
                 if not m.accept_token(token):
                     break
                 done.append(token)
-            if m.is_terminated():
-                bitmask[row] = self._finished_row(self._row_grammar[row], vocab)
-            else:
-                m.fill_next_token_bitmask(bitmask, row)
-                if not bitmask[row].any():
-                    raise ValueError(
-                        f"row {row}: no token can continue the output and its grammar's "
-                        f"tokenizer info has no stop token to end it"
-                    )
+            self._fill_row(bitmask, row, m, vocab)
         apply_token_bitmask(scores, bitmask)
         return scores
 
@@ -370,15 +362,20 @@ class GrammarLogitsProcessor(LogitsProcessor):
         for row, m in enumerate(self._matchers):
             if m is None:
                 bitmask[row] = 0
-            elif m.is_terminated():
-                bitmask[row] = self._finished_row(self._row_grammar[row], vocab)
             else:
-                m.fill_next_token_bitmask(bitmask, row)
-                if not bitmask[row].any():
-                    raise ValueError(
-                        f"row {row}: no token can continue the output and its grammar's "
-                        f"tokenizer info has no stop token to end it"
-                    )
+                self._fill_row(bitmask, row, m, vocab)
+
+    def _fill_row(self, bitmask: np.ndarray, row: int, m: GrammarMatcher, vocab: int) -> None:
+        """Row ``row`` of ``bitmask``: the matcher's mask, or a finished row's stop/pad tokens."""
+        if m.is_terminated():
+            bitmask[row] = self._finished_row(self._row_grammar[row], vocab)
+            return
+        m.fill_next_token_bitmask(bitmask, row)
+        if not bitmask[row].any():
+            raise ValueError(
+                f"row {row}: no token can continue the output and its grammar's "
+                f"tokenizer info has no stop token to end it"
+            )
 
     def _finished_row(self, grammar: int, vocab: int) -> np.ndarray:
         """The mask of a finished row: its stop tokens and the pad token."""
