@@ -489,12 +489,16 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m grammarlib bench", description=(__doc__ or "").split("\n\n")[0]
     )
-    parser.add_argument("--workload", choices=(*WORKLOADS, "all"), default="all")
+    parser.add_argument("--workload", choices=(*WORKLOADS, "all", "vllm"), default="all")
     parser.add_argument("--tokenizer", default="llama-bpe", help="vocabulary name (llama-bpe)")
     parser.add_argument("--repeat", type=int, default=3, help="first-mask repetitions (median)")
     parser.add_argument("--warm-grammar", action="store_true", help="keep grammarlib's frame cache")
     parser.add_argument("--json", type=Path, metavar="PATH", help="also write the results here")
-    args = parser.parse_args(argv)
+    args, extra = parser.parse_known_args(argv)
+    if args.workload == "vllm":
+        return _vllm_workload(extra)
+    if extra:
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
     if args.repeat < 1:
         parser.error("--repeat must be at least 1")
     workloads = WORKLOADS if args.workload == "all" else (args.workload,)
@@ -510,6 +514,35 @@ def main(argv: list[str] | None = None) -> int:
         args.json.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
     failed = any("error" in r for w in result["workloads"].values() for r in w["results"].values())
     return 1 if failed else 0
+
+
+def _vllm_workload(extra: list[str]) -> int:
+    """``--workload vllm``: the backends' cost inside vLLM's scheduler path (grammarlib,
+    xgrammar, guidance; B = 1, 8, 32 concurrent requests), run by ``scripts/vllm_bench.py`` in
+    the vLLM venv (``$GRAMMARLIB_VLLM_VENV``, else ``.venv-vllm`` in the checkout; made by
+    ``scripts/setup_vllm.sh``) with the default model; further arguments go to the script."""
+    import os
+    import subprocess
+
+    root = Path(__file__).resolve().parents[1]
+    script = root / "scripts" / "vllm_bench.py"
+    venv = Path(os.environ.get("GRAMMARLIB_VLLM_VENV") or root / ".venv-vllm")
+    python = venv / "bin" / "python"
+    if not script.is_file():
+        print(
+            "the vLLM workload runs from a source checkout (scripts/vllm_bench.py)", file=sys.stderr
+        )
+        return 2
+    if not python.is_file():
+        print(
+            f"no vLLM venv at {venv}: create it with `bash scripts/setup_vllm.sh`", file=sys.stderr
+        )
+        return 2
+    if "--model" not in extra:
+        from grammarlib.integrations.models import ensure_default_model
+
+        extra = ["--model", str(ensure_default_model()), *extra]
+    return subprocess.run([str(python), str(script), *extra], check=False).returncode
 
 
 if __name__ == "__main__":
