@@ -7,6 +7,7 @@ import json
 import re
 from pathlib import Path
 
+import jsonschema
 import pytest
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
@@ -39,7 +40,10 @@ def test_model_examples_with_a_tiny_model() -> None:
     extract = load("extract_pydantic")
     dsl = load("lark_dsl")
     regex = load("regex_date")
+    tools = load("tool_calling")
     for seed in range(3):
+        name, arguments = tools.main(model, tok, temperature=1.0, seed=seed)
+        jsonschema.validate(arguments, tools.TOOLS[name])
         person = extract.main(model, tok, temperature=1.0, seed=seed)
         assert isinstance(person, extract.Person)
         assert dsl.main(model, tok, temperature=1.0, seed=seed, max_new_tokens=200).data == "start"
