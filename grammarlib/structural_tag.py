@@ -75,6 +75,7 @@ __all__ = [
     "tag",
     "tags_with_separator",
     "triggered_tags",
+    "with_reasoning",
 ]
 
 FORMAT_TYPES = (
@@ -139,6 +140,20 @@ def grammar_from_structural_tag(
         body = converter.visit(spec, "$", ())
     rules = {"root": body, **converter.rules}
     return Grammar(rules, "root")
+
+
+def with_reasoning(answer: Grammar, begin: str = "<think>", end: str = "</think>") -> Grammar:
+    """A reasoning section, then a string of ``answer``: ``begin``, free text (valid UTF-8) that
+    does not contain ``end``, ``end``, at most two blanks (space or newline), then the answer.
+    The answer's rules are copied in under fresh names."""
+    if not begin or not end:
+        raise StructuralTagError("the reasoning delimiters must not be empty", "$reasoning")
+    converter = _Converter("dumps", True)
+    answer_start = converter.merge(answer, "answer")
+    thoughts = converter.free_text([], True, [end.encode()], "$reasoning")
+    blanks = ir.repeat(ir.byte_set(b" \n"), 0, 2)
+    body = seq(literal(begin), thoughts, literal(end), blanks, answer_start)
+    return Grammar({"root": body, **converter.rules}, "root")
 
 
 # -- conversion ----------------------------------------------------------------------------------

@@ -35,6 +35,7 @@ from grammarlib.grammar import Grammar
 from grammarlib.masks.bitmask import allocate_token_bitmask, apply_token_bitmask, bool_to_bits
 from grammarlib.masks.tokenizer import TokenizerInfo
 from grammarlib.matcher import GrammarMatcher
+from grammarlib.structural_tag import with_reasoning
 
 __all__ = [
     "GenerationResult",
@@ -70,6 +71,7 @@ class GenerationResult:
     steered_tokens: int = 0  # sampled tokens replaced so the output ends within max_new_tokens
     shortest_output_bytes: int = 0  # the shortest complete output (at most as many tokens)
     healed_bytes: int = 0  # prompt bytes taken back by token healing (not part of ``text``)
+    reasoning: str | None = None  # with reasoning=True: the thoughts (``text`` is the answer)
 
 
 def build_grammar(
@@ -133,6 +135,8 @@ def generate(
     whitespace: str | int = "dumps",
     strict: bool = True,
     token_healing: bool = True,
+    reasoning: bool | tuple[str, str] = False,
+    reasoning_budget: int | None = None,
 ) -> Any:
     """Generate under exactly one constraint and return the result as a Python value.
 
@@ -154,6 +158,13 @@ def generate(
     generated tokens must spell its bytes again before the constrained output, so a prompt that
     ends inside what would be one token (``"The capital is Par"``, a trailing space) lets the
     model pick the token it would naturally use (``"Paris"``, ``" {"``).
+
+    ``reasoning=True`` (or a ``(begin, end)`` pair of delimiters, by default
+    ``<think>``/``</think>``): the model first writes free text between them, then the
+    constrained answer; ``reasoning_budget`` bounds that section in tokens, after which the way
+    out (the end delimiter) is forced. The value comes from the answer;
+    ``GenerationResult.reasoning`` holds the thoughts. (Object keys are not checked for repeats
+    in this mode.)
     """
     if all(c is None for c in (schema, pydantic, grammar, regex, choices)):
         raise TypeError(
@@ -176,6 +187,8 @@ def generate(
         whitespace=whitespace,
         strict=strict,
         token_healing=token_healing,
+        reasoning=reasoning,
+        reasoning_budget=reasoning_budget,
     )
     if result.stopped == "length":
         raise IncompleteOutputError(
@@ -207,6 +220,8 @@ def generate_result(
     strict: bool = True,
     ignore_stop: bool = False,
     token_healing: bool = True,
+    reasoning: bool | tuple[str, str] = False,
+    reasoning_budget: int | None = None,
 ) -> GenerationResult:
     """:func:`generate` with the same arguments, returning a :class:`GenerationResult`: the text,
     the value ``generate`` would return (``value``), counts and timings.
@@ -237,6 +252,13 @@ def generate_result(
             strict=strict,
         )
     info = tokenizer_info_for(tokenizer, _output_size(model))
+    delimiters: tuple[str, str] | None = None
+    if reasoning:
+        if g is None:
+            raise TypeError("reasoning needs a constraint for the answer")
+        delimiters = reasoning if isinstance(reasoning, tuple) else ("<think>", "</think>")
+        answer = g.grammar if isinstance(g, CompiledGrammar) else g
+        g = with_reasoning(answer, *delimiters)
     compiled: CompiledGrammar | None
     if isinstance(g, CompiledGrammar):
         if g.tokenizer_info is None or g.tokenizer_info.fingerprint != info.fingerprint:
@@ -322,6 +344,14 @@ def generate_result(
                         result.token_ids += forced
                         result.forced_tokens += len(forced)
                     continue
+                if delimiters is not None and reasoning_budget is not None:
+                    spent = b"".join(info.token_bytes[t] for t in result.token_ids)
+                    thinking = delimiters[1].encode() not in spent
+                    if thinking and len(result.token_ids) >= reasoning_budget:
+                        steer = matcher.completion_token()  # type: ignore[union-attr]
+                        if steer is not None:  # toward the end delimiter: the shortest way out
+                            token = steer
+                            result.steered_tokens += 1
                 if matcher is not None and not ignore_stop:
                     # the stop token is free: one more token than the output's budget
                     left = max_new_tokens - (len(result.token_ids) - healing_tokens) + 1
@@ -350,6 +380,11 @@ def generate_result(
         out += info.token_bytes[t]
     result.healed_bytes = len(healed)
     result.text = bytes(out[len(healed) :]).decode("utf-8", errors="replace")
+    if delimiters is not None:
+        thoughts, found, answer_text = result.text.partition(delimiters[1])
+        if found:
+            result.reasoning = thoughts.removeprefix(delimiters[0])
+            result.text = answer_text.lstrip(" \n")
     complete = matcher is None or matcher.is_terminated() or matcher.can_terminate()
     if result.stopped != "length" and not complete:
         result.stopped = "length"  # defensive: never report an incomplete output as finished

@@ -576,3 +576,26 @@ def test_token_healing_output_excludes_the_taken_back_bytes(
     plain = generate_result(model, tok, "Person as JSON: ", token_healing=False, **kwargs)
     assert plain.healed_bytes == 0
     jsonschema.validate(json.loads(plain.text), PERSON)
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_reasoning_then_a_valid_answer(model: Any, tok: Any, seed: int) -> None:
+    """reasoning=True: free text between <think> and </think>, bounded by reasoning_budget, then
+    the constrained answer, which is what the value comes from."""
+    result = generate_result(
+        model, tok, "Person: ", schema=PERSON, reasoning=True, reasoning_budget=6,
+        temperature=1.0, seed=seed, max_new_tokens=120,
+    )  # fmt: skip
+    assert result.stopped == "stop" and result.reasoning is not None
+    assert "</think>" not in result.reasoning
+    jsonschema.validate(result.value, PERSON)
+    assert json.loads(result.text) == result.value
+    thoughts = tok(result.reasoning, add_special_tokens=False)["input_ids"]
+    assert len(thoughts) <= 6 + 2  # the budget, give or take the delimiters' token boundaries
+    custom = generate_result(
+        model, tok, "Pick: ", choices=["yes", "no"], reasoning=("[[", "]]"), reasoning_budget=3,
+        temperature=1.0, seed=seed, max_new_tokens=40,
+    )  # fmt: skip
+    assert custom.value in ("yes", "no") and custom.reasoning is not None
+    with pytest.raises(TypeError, match="reasoning needs a constraint"):
+        generate_result(model, tok, "x", reasoning=True)
