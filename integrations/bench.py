@@ -517,32 +517,50 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _vllm_workload(extra: list[str]) -> int:
-    """``--workload vllm``: the backends' cost inside vLLM's scheduler path (grammarlib,
-    xgrammar, guidance; B = 1, 8, 32 concurrent requests), run by ``scripts/vllm_bench.py`` in
-    the vLLM venv (``$GRAMMARLIB_VLLM_VENV``, else ``.venv-vllm`` in the checkout; made by
-    ``scripts/setup_vllm.sh``) with the default model; further arguments go to the script."""
+    """``--workload vllm``: grammarlib, xgrammar and guidance as vLLM backends, on the
+    ``integrations/bench_data`` schemas with the default model, at 1, 8 and 32 concurrent
+    requests: requests per second and time per output token through a real OpenAI server
+    (``scripts/vllm_serve_bench.py``), then each backend's own cost on the scheduler's path
+    (``scripts/vllm_bench.py``). Both run in the vLLM venv (``$GRAMMARLIB_VLLM_VENV``, else
+    ``.venv-vllm`` in the checkout; ``scripts/setup_vllm.sh`` makes it). ``--part serve`` or
+    ``--part backend`` runs one of them, passing further arguments to it."""
     import os
     import subprocess
 
     root = Path(__file__).resolve().parents[1]
-    script = root / "scripts" / "vllm_bench.py"
     venv = Path(os.environ.get("GRAMMARLIB_VLLM_VENV") or root / ".venv-vllm")
     python = venv / "bin" / "python"
-    if not script.is_file():
-        print(
-            "the vLLM workload runs from a source checkout (scripts/vllm_bench.py)", file=sys.stderr
-        )
+    part = "both"
+    if "--part" in extra:
+        i = extra.index("--part")
+        part = extra[i + 1] if i + 1 < len(extra) else ""
+        extra = extra[:i] + extra[i + 2 :]
+    scripts = {"serve": "vllm_serve_bench.py", "backend": "vllm_bench.py"}
+    if part not in (*scripts, "both"):
+        print("--part must be serve, backend or both", file=sys.stderr)
+        return 2
+    chosen = list(scripts) if part == "both" else [part]
+    if not all((root / "scripts" / scripts[c]).is_file() for c in chosen):
+        print("the vLLM workload runs from a source checkout (scripts/)", file=sys.stderr)
         return 2
     if not python.is_file():
-        print(
-            f"no vLLM venv at {venv}: create it with `bash scripts/setup_vllm.sh`", file=sys.stderr
-        )
+        print(f"no vLLM venv at {venv}: make it with `bash scripts/setup_vllm.sh`", file=sys.stderr)
         return 2
     if "--model" not in extra:
         from grammarlib.integrations.models import ensure_default_model
 
         extra = ["--model", str(ensure_default_model()), *extra]
-    return subprocess.run([str(python), str(script), *extra], check=False).returncode
+    if part == "both" and len(extra) != 2:
+        print("options other than --model need --part serve or --part backend", file=sys.stderr)
+        return 2
+    status = 0
+    for c in chosen:
+        args = list(extra)
+        if c == "serve" and "--backends" not in args:
+            args += ["--backends", "grammarlib,xgrammar,guidance"]
+        script = str(root / "scripts" / scripts[c])
+        status |= subprocess.run([str(python), script, *args], check=False).returncode
+    return status
 
 
 if __name__ == "__main__":
