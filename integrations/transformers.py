@@ -25,8 +25,10 @@ import torch
 from transformers import LogitsProcessor, LogitsProcessorList
 
 from grammarlib.compiler import CompiledGrammar
+from grammarlib.compiler import compile as compile_grammar
 from grammarlib.masks.bitmask import apply_token_bitmask, bitmask_width, bool_to_bits
 from grammarlib.matcher import GrammarMatcher
+from grammarlib.structural_tag import with_reasoning
 
 __all__ = ["GrammarLogitsProcessor"]
 
@@ -79,6 +81,11 @@ class GrammarLogitsProcessor(LogitsProcessor):
     where none is left only the token that starts a shortest completion is allowed. Greedy
     decoding and beam search pick among checked tokens, so the guarantee is complete there; with
     sampling a less likely token may still be drawn.
+
+    ``reasoning=True`` (or a ``(begin, end)`` pair; ``<think>``/``</think>`` by default) lets
+    every row first write free text between the delimiters, then its grammar's output (see
+    :func:`grammarlib.structural_tag.with_reasoning`); past ``reasoning_budget`` generated tokens
+    a row still reasoning is steered out of it.
     """
 
     def __init__(
@@ -87,6 +94,8 @@ class GrammarLogitsProcessor(LogitsProcessor):
         *,
         pad_token_id: int | None = None,
         max_new_tokens: int | None = None,
+        reasoning: bool | tuple[str, str] = False,
+        reasoning_budget: int | None = None,
     ) -> None:
         grammars = (compiled,) if isinstance(compiled, CompiledGrammar) else tuple(compiled)
         if not grammars:
@@ -104,6 +113,16 @@ class GrammarLogitsProcessor(LogitsProcessor):
                 )
         if pad_token_id is not None and (isinstance(pad_token_id, bool) or pad_token_id < 0):
             raise ValueError(f"pad_token_id must be a token id, got {pad_token_id!r}")
+        self.reasoning: tuple[str, str] | None = None
+        if reasoning:
+            self.reasoning = reasoning if isinstance(reasoning, tuple) else ("<think>", "</think>")
+            grammars = tuple(
+                compile_grammar(with_reasoning(g.grammar, *self.reasoning), g.tokenizer_info)
+                for g in grammars
+            )
+        if reasoning_budget is not None and (self.reasoning is None or reasoning_budget < 0):
+            raise ValueError("reasoning_budget needs reasoning=True and a non-negative int")
+        self.reasoning_budget = reasoning_budget
         self._grammars = grammars
         self._per_row = not isinstance(compiled, CompiledGrammar)
         self.pad_token_id = pad_token_id
@@ -180,8 +199,11 @@ class GrammarLogitsProcessor(LogitsProcessor):
         self._prev_ids = input_ids.detach().clone()
         self._fill(scores.shape[-1])
         apply_token_bitmask(scores, self._bitmask)
+        generated = input_ids.shape[1] - self._prompt_len
+        if self.reasoning_budget is not None and generated >= self.reasoning_budget:
+            self._end_reasoning(scores, input_ids)
         if self.max_new_tokens is not None:
-            self._keep_within_budget(scores, input_ids.shape[1] - self._prompt_len)
+            self._keep_within_budget(scores, generated)
         return scores
 
     def __repr__(self) -> str:
@@ -335,6 +357,23 @@ class GrammarLogitsProcessor(LogitsProcessor):
                 f"changed the scores"
             )
         self._matchers = matchers
+
+    def _end_reasoning(self, scores: torch.Tensor, input_ids: torch.Tensor) -> None:
+        """Past ``reasoning_budget``, rows still inside their reasoning section may only take
+        the way out (the token that starts a shortest completion: toward the end delimiter)."""
+        end = self.reasoning[1].encode()  # type: ignore[index]
+        for row, m in enumerate(self._matchers):
+            if m is None or m.is_terminated():
+                continue
+            info = m.compiled.tokenizer_info
+            ids = input_ids[row, self._prompt_len :].tolist()
+            if end in b"".join(info.token_bytes[t] for t in ids if t < len(info.token_bytes)):
+                continue
+            steer = m.completion_token()
+            if steer is not None:
+                keep = scores[row, steer].clone()
+                scores[row] = -math.inf
+                scores[row, steer] = keep if keep > -math.inf else 0.0
 
     def _keep_within_budget(self, scores: torch.Tensor, generated: int) -> None:
         """Remove, of each row's best tokens, those that leave too little of ``max_new_tokens``

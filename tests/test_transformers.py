@@ -451,6 +451,24 @@ def test_outputs_end_within_max_new_tokens(model, tok, info, grammar: str, mode:
         GrammarLogitsProcessor(c, max_new_tokens=0)
 
 
+def test_reasoning_then_the_grammar(model, tok, info):
+    """reasoning=True: each row writes <think> free text </think>, bounded by reasoning_budget
+    generated tokens, then a string of its grammar."""
+    c = compiled(gl.Grammar.from_json_schema(SCHEMA), info)
+    proc = GrammarLogitsProcessor(c, reasoning=True, reasoning_budget=6, max_new_tokens=70)
+    enc = encode(tok)
+    out = generate(model, enc, proc, max_new_tokens=70, do_sample=True, top_k=0)
+    for data, finished in generated(out, enc, info):
+        assert finished
+        text = data.decode("utf-8")
+        thoughts, _, answer = text.partition("</think>")
+        assert thoughts.startswith("<think>")
+        assert len(tok(thoughts, add_special_tokens=False)["input_ids"]) <= 6 + 3
+        jsonschema.validate(json.loads(answer.lstrip(" \n")), SCHEMA)
+    with pytest.raises(ValueError, match="reasoning_budget needs reasoning"):
+        GrammarLogitsProcessor(c, reasoning_budget=3)
+
+
 # ---------------------------------------------------------------------------------- device
 
 
