@@ -5,6 +5,17 @@ automata; a matcher tracks, byte by byte, whether the output so far can still be
 the language.
 """
 
+import os as _os
+
+# Installed, grammarlib.masks and grammarlib.integrations come from masks/ and integrations/
+# (setuptools package-dir). Run from a source checkout without installing, they sit beside this
+# package: let the package's path reach them there.
+_checkout = _os.path.dirname(__path__[0])
+if not _os.path.isdir(_os.path.join(__path__[0], "masks")) and _os.path.isfile(
+    _os.path.join(_checkout, "masks", "__init__.py")
+):
+    __path__.append(_checkout)
+
 from grammarlib.masks.bitmask import allocate_token_bitmask, apply_token_bitmask
 from grammarlib.masks.tokenizer import TokenizerInfo
 
