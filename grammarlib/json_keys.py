@@ -89,23 +89,10 @@ def decode_key(raw: bytes) -> str:
         return raw.decode("utf-8", "surrogateescape")
 
 
-def closes_a_written_key(keys: Keys) -> bool:
-    """Whether the scanner is inside a key of an object that already has keys (only then can
-    the key being written turn out to be a repeat)."""
-    mode, _, _, stack = keys
-    return mode == KEY and bool(stack[-1][0])
-
-
 def may_refuse(keys: Keys) -> bool:
     """Whether a token can be refused for its keys here: some open object has keys (a token
     may close objects and start a key of an outer one)."""
     return any(entry is not None and entry[0] for entry in keys[3])
-
-
-def written_keys(keys: Keys) -> frozenset[str]:
-    """The keys of the innermost open object (empty outside objects)."""
-    stack = keys[3]
-    return stack[-1][0] if stack and stack[-1] is not None else frozenset()
 
 
 # -- keys that can only end as a written one ---------------------------------------------------
