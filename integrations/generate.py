@@ -344,10 +344,13 @@ def generate_result(
                         result.token_ids += forced
                         result.forced_tokens += len(forced)
                     continue
-                if delimiters is not None and reasoning_budget is not None:
+                if (
+                    delimiters is not None
+                    and reasoning_budget is not None
+                    and len(result.token_ids) >= reasoning_budget
+                ):  # past the budget: still thinking? (only then is the output read back)
                     spent = b"".join(info.token_bytes[t] for t in result.token_ids)
-                    thinking = delimiters[1].encode() not in spent
-                    if thinking and len(result.token_ids) >= reasoning_budget:
+                    if delimiters[1].encode() not in spent:
                         steer = matcher.completion_token()  # type: ignore[union-attr]
                         if steer is not None:  # toward the end delimiter: the shortest way out
                             token = steer
