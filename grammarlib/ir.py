@@ -8,8 +8,8 @@ equal trees and trivial cases never reach the automaton builder.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
 
 ALL_BYTES = (1 << 256) - 1
 
@@ -30,27 +30,76 @@ class Bytes(Expr):
         return f"Bytes({_describe_mask(self.mask)})"
 
 
-@dataclass(frozen=True, slots=True)
-class Seq(Expr):
+class _Composite(Expr):
+    """A node with children. Its hash is computed once, at construction (children cache theirs),
+    and equality checks it first: rules are large trees with shared parts, and normalisation
+    hashes and compares them all the time."""
+
+    __slots__ = ()
+    _hash: int
+
+    def __hash__(self) -> int:
+        return self._hash
+
+    def __eq__(self, other: object) -> bool:
+        if self is other:
+            return True
+        if other.__class__ is not self.__class__ or other._hash != self._hash:  # type: ignore[attr-defined]
+            return False
+        return self._fields() == other._fields()  # type: ignore[attr-defined]
+
+    def _fields(self) -> tuple:
+        raise NotImplementedError
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class Seq(_Composite):
     """Concatenation. ``Seq(())`` is the empty string."""
 
     items: tuple[Expr, ...]
+    _hash: int = field(init=False, repr=False, compare=False)
+    _refs: frozenset[str] | None = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_hash", hash((1, self.items)))
+        object.__setattr__(self, "_refs", None)
+
+    def _fields(self) -> tuple:
+        return self.items
 
 
-@dataclass(frozen=True, slots=True)
-class Alt(Expr):
+@dataclass(frozen=True, slots=True, eq=False)
+class Alt(_Composite):
     """Alternation. ``Alt(())`` is the empty language."""
 
     items: tuple[Expr, ...]
+    _hash: int = field(init=False, repr=False, compare=False)
+    _refs: frozenset[str] | None = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_hash", hash((2, self.items)))
+        object.__setattr__(self, "_refs", None)
+
+    def _fields(self) -> tuple:
+        return self.items
 
 
-@dataclass(frozen=True, slots=True)
-class Repeat(Expr):
+@dataclass(frozen=True, slots=True, eq=False)
+class Repeat(_Composite):
     """``item`` repeated ``min`` to ``max`` times (``max=None``: unbounded)."""
 
     item: Expr
     min: int
     max: int | None
+    _hash: int = field(init=False, repr=False, compare=False)
+    _refs: frozenset[str] | None = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_hash", hash((3, self.item, self.min, self.max)))
+        object.__setattr__(self, "_refs", None)
+
+    def _fields(self) -> tuple:
+        return (self.item, self.min, self.max)
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,6 +217,40 @@ def refs(expr: Expr) -> Iterator[str]:
             stack.append(e.item)
 
 
+def rule_refs(expr: Expr) -> frozenset[str]:
+    """The set of rule names ``expr`` references (cached on the node: shared subtrees are
+    looked at once)."""
+    if isinstance(expr, Ref):
+        return frozenset((expr.name,))
+    if not isinstance(expr, _Composite):
+        return _NO_REFS
+    known = expr._refs  # type: ignore[attr-defined]
+    if known is not None:
+        return known
+    # Post-order without recursion: rules can nest deeply.
+    stack: list[tuple[Expr, bool]] = [(expr, False)]
+    while stack:
+        node, ready = stack.pop()
+        if node._refs is not None:  # type: ignore[attr-defined]
+            continue
+        children = node.items if isinstance(node, (Seq, Alt)) else (node.item,)  # type: ignore[attr-defined]
+        if not ready:
+            stack.append((node, True))
+            stack.extend((c, False) for c in children if isinstance(c, _Composite))
+            continue
+        found: set[str] = set()
+        for c in children:
+            if isinstance(c, Ref):
+                found.add(c.name)
+            elif isinstance(c, _Composite):
+                found |= c._refs  # type: ignore[attr-defined]
+        object.__setattr__(node, "_refs", frozenset(found) if found else _NO_REFS)
+    return expr._refs  # type: ignore[attr-defined]
+
+
+_NO_REFS: frozenset[str] = frozenset()
+
+
 def size(expr: Expr) -> int:
     """Number of nodes in ``expr``, a rough measure of the automaton it makes."""
     if isinstance(expr, (Seq, Alt)):
@@ -178,17 +261,32 @@ def size(expr: Expr) -> int:
     return 1
 
 
-def substitute(expr: Expr, mapping: dict[str, Expr]) -> Expr:
-    """``expr`` with each ``Ref(name)`` for ``name`` in ``mapping`` replaced by its expression."""
+def substitute(
+    expr: Expr, mapping: Mapping[str, Expr], memo: dict[int, Expr] | None = None
+) -> Expr:
+    """``expr`` with each ``Ref(name)`` for ``name`` in ``mapping`` replaced by its expression.
+
+    Subtrees that reference none of the names come back as they are (the same object), and
+    ``memo`` (by node identity) makes a shared subtree cost one substitution, not one per use.
+    """
     if isinstance(expr, Ref):
         return mapping.get(expr.name, expr)
+    if not isinstance(expr, _Composite) or rule_refs(expr).isdisjoint(mapping):
+        return expr
+    if memo is None:
+        memo = {}
+    done = memo.get(id(expr))
+    if done is not None:
+        return done
     if isinstance(expr, Seq):
-        return seq(*(substitute(i, mapping) for i in expr.items))
-    if isinstance(expr, Alt):
-        return alt(*(substitute(i, mapping) for i in expr.items))
-    if isinstance(expr, Repeat):
-        return repeat(substitute(expr.item, mapping), expr.min, expr.max)
-    return expr
+        out = seq(*(substitute(i, mapping, memo) for i in expr.items))
+    elif isinstance(expr, Alt):
+        out = alt(*(substitute(i, mapping, memo) for i in expr.items))
+    else:
+        assert isinstance(expr, Repeat)
+        out = repeat(substitute(expr.item, mapping, memo), expr.min, expr.max)
+    memo[id(expr)] = out
+    return out
 
 
 def nullable(expr: Expr, nullable_rules: set[str] | frozenset[str]) -> bool:

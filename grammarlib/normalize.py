@@ -32,6 +32,7 @@ from .ir import (
     nullable_rules,
     refs,
     repeat,
+    rule_refs,
     seq,
     size,
     star,
@@ -90,7 +91,7 @@ def _reachable(rules: dict[str, Expr], start: str) -> dict[str, Expr]:
     seen = {start}
     todo = [start]
     while todo:
-        for ref in refs(rules[todo.pop()]):
+        for ref in rule_refs(rules[todo.pop()]):
             if ref not in seen:
                 seen.add(ref)
                 todo.append(ref)
@@ -145,7 +146,7 @@ def _reaches(rules: Mapping[str, Expr], sources: set[str], target: str) -> bool:
         name = todo.pop()
         if name == target:
             return True
-        for ref in refs(rules[name]):
+        for ref in rule_refs(rules[name]):
             if ref not in seen:
                 seen.add(ref)
                 todo.append(ref)
@@ -319,7 +320,7 @@ def _non_empty(expr: Expr, null: set[str], rules: dict[str, Expr]) -> Expr:
 
 def recursive_rules(rules: Mapping[str, Expr]) -> set[str]:
     """Rules that can reach themselves through references."""
-    graph = {name: sorted(set(refs(body))) for name, body in rules.items()}
+    graph = {name: sorted(rule_refs(body)) for name, body in rules.items()}
     out: set[str] = set()
     for group in _strongly_connected(graph):
         if len(group) > 1 or group[0] in graph[group[0]]:
@@ -338,7 +339,7 @@ def inline(rules: Mapping[str, Expr], start: str, limit: int) -> dict[str, Expr]
     for body in rules.values():
         for ref in refs(body):
             uses[ref] = uses.get(ref, 0) + 1
-    graph = {name: sorted(set(refs(body))) for name, body in rules.items()}
+    graph = {name: sorted(rule_refs(body)) for name, body in rules.items()}
     result: dict[str, Expr] = {}
     inlined: dict[str, Expr] = {}
     depths: dict[int, int] = {}
