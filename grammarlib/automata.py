@@ -1,19 +1,43 @@
-"""Byte-level automata with call edges: a recursive transition network (a pushdown automaton).
+"""Byte-level automata with call edges, built on demand: a recursive transition network (a
+pushdown automaton) whose states are materialised when a matcher or the mask store reaches them.
 
-Each rule body becomes a minimal DFA whose edges consume a byte or call another rule. All rule DFAs
-are numbered into one table of *frames*: a frame is (rule, DFA state) and is what the runtime stack
-holds. :class:`Automaton` is that table, immutable and shared by all matchers of a grammar.
+A *frame* is what the runtime stack holds: a rule and a position in its body. The position is
+a set of *terms* (partial derivatives, as in Antimirov's construction): each term is a tuple of
+IR expressions still to be matched in order, normalised so that it starts with a byte set or a
+call of a rule, or is empty (the rule may return). Reading a byte keeps the terms whose first
+item accepts it and drops that item; a call edge does the same for a rule reference. So a state
+is a small set of suffixes of the rule body, nothing is unrolled in advance, and a bounded
+repetition ``x{m,n}`` is a counter in the term (``x x{m-1,n-1} ...``): compile costs what the
+first steps need, not what the whole language needs.
+
+Non-recursive rules are expanded in place when a term reaches them (lazy inlining); recursive
+ones, and large rules used from several places, stay calls. Every expression of a normalised
+grammar has a non-empty language, so every frame can still reach a return: no dead ends.
+
+:class:`Automaton` is the table of frames, shared by all matchers of a grammar; it only grows,
+under a lock, and a frame's row never changes once written.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass
-
-import numpy as np
+import hashlib
+import threading
+from collections.abc import Iterable, Mapping
 
 from .errors import GrammarTooLargeError
-from .ir import Alt, Bytes, Expr, Ref, Repeat, Seq
+from .ir import (
+    EPSILON,
+    Alt,
+    Bytes,
+    Expr,
+    Ref,
+    Repeat,
+    Seq,
+    nullable,
+    nullable_rules,
+    repeat,
+    rule_refs,
+)
 
 DEFAULT_MAX_STATES = 200_000
 
@@ -84,373 +108,535 @@ class ThompsonNFA:
             self.leaf(expr, src, dst)
 
 
-class _NFA(ThompsonNFA):
-    """Thompson NFA of one rule body over byte masks, rule calls and epsilon moves."""
-
-    __slots__ = ("bytes", "calls", "rule")
-
-    def __init__(self, limit: int, rule: str):
-        super().__init__(limit)
-        self.bytes: list[list[tuple[int, int]]] = []
-        self.calls: list[list[tuple[str, int]]] = []
-        self.rule = rule
-
-    def _add_state(self) -> None:
-        self.bytes.append([])
-        self.calls.append([])
-
-    def too_large(self) -> Exception:
-        return GrammarTooLargeError(
-            f"rule {self.rule!r} needs an automaton of more than {self.limit} states; "
-            "simplify it (large counted repetitions multiply states) or raise max_states"
-        )
-
-    def leaf(self, expr: Expr, src: int, dst: int) -> None:
-        if isinstance(expr, Bytes):
-            if expr.mask:
-                self.bytes[src].append((expr.mask, dst))
-        elif isinstance(expr, Ref):
-            self.calls[src].append((expr.name, dst))
-        else:
-            super().leaf(expr, src, dst)
+Term = tuple  # tuple[Expr, ...]: expressions to match in order; () = the rule may return
+INFINITE = 1 << 62
 
 
-@dataclass(frozen=True, slots=True)
-class RuleDFA:
-    """A minimal DFA for one rule. State 0 is the start state.
-
-    ``byte_next[s]`` maps bytes to next states, ``calls[s]`` lists (rule name, return state),
-    ``accepting[s]`` says whether the rule may end in ``s``.
-    """
-
-    name: str
-    byte_next: tuple[dict[int, int], ...]
-    calls: tuple[tuple[tuple[str, int], ...], ...]
-    accepting: tuple[bool, ...]
-
-    @property
-    def num_states(self) -> int:
-        return len(self.accepting)
-
-
-def build_rule_dfa(name: str, body: Expr, max_states: int = DEFAULT_MAX_STATES) -> RuleDFA:
-    """Determinise, trim and minimise the automaton of one rule body."""
-    nfa = _NFA(max_states * 4, name)
-    start, final = nfa.new(), nfa.new()
-    nfa.build(body, start, final)
-    classes, class_masks = _byte_classes(nfa)
-    dfa_next, dfa_calls, dfa_accept = _determinise(nfa, start, final, class_masks, max_states)
-    dfa_next, dfa_calls, dfa_accept = _trim(dfa_next, dfa_calls, dfa_accept)
-    return _minimise(name, dfa_next, dfa_calls, dfa_accept, classes)
-
-
-def _byte_classes(nfa: _NFA) -> tuple[list[list[int]], dict[int, list[int]]]:
-    """Partition bytes 0..255 into classes no mask of the NFA distinguishes.
-
-    Returns the classes (lists of bytes) and, for each mask, the class ids it covers.
-    """
-    masks = {mask for edges in nfa.bytes for mask, _ in edges}
-    signature: dict[int, list[int]] = {}
-    mask_list = sorted(masks)
-    for b in range(256):
-        key = 0
-        for i, mask in enumerate(mask_list):
-            if mask >> b & 1:
-                key |= 1 << i
-        signature.setdefault(key, []).append(b)
-    classes = [bs for key, bs in signature.items() if key]
-    class_masks: dict[int, list[int]] = {mask: [] for mask in masks}
-    for cid, bs in enumerate(classes):
-        for mask in masks:
-            if mask >> bs[0] & 1:
-                class_masks[mask].append(cid)
-    return classes, class_masks
-
-
-def _determinise(
-    nfa: _NFA, start: int, final: int, class_masks: dict[int, list[int]], max_states: int
-) -> tuple[list[dict[int, int]], list[dict[str, int]], list[bool]]:
-    closures: dict[frozenset[int], frozenset[int]] = {}
-    eps = nfa.eps
-
-    def close(states: frozenset[int]) -> frozenset[int]:
-        cached = closures.get(states)
-        if cached is not None:
-            return cached
-        seen = set(states)
-        todo = list(states)
-        while todo:
-            for t in eps[todo.pop()]:
-                if t not in seen:
-                    seen.add(t)
-                    todo.append(t)
-        out = frozenset(seen)
-        closures[states] = out
-        return out
-
-    first = close(frozenset([start]))
-    ids = {first: 0}
-    order = [first]
-    next_by_class: list[dict[int, int]] = []
-    calls: list[dict[str, int]] = []
-    accepting: list[bool] = []
-    i = 0
-    while i < len(order):
-        current = order[i]
-        i += 1
-        by_class: dict[int, set[int]] = {}
-        by_call: dict[str, set[int]] = {}
-        for s in current:
-            for mask, t in nfa.bytes[s]:
-                for c in class_masks[mask]:
-                    by_class.setdefault(c, set()).add(t)
-            for rule, t in nfa.calls[s]:
-                by_call.setdefault(rule, set()).add(t)
-        row: dict[int, int] = {}
-        for c, targets in by_class.items():
-            row[c] = _state_id(close(frozenset(targets)), ids, order, max_states, nfa.rule)
-        call_row: dict[str, int] = {}
-        for rule, targets in sorted(by_call.items()):
-            call_row[rule] = _state_id(close(frozenset(targets)), ids, order, max_states, nfa.rule)
-        next_by_class.append(row)
-        calls.append(call_row)
-        accepting.append(final in current)
-    return next_by_class, calls, accepting
-
-
-def _state_id(
-    states: frozenset[int],
-    ids: dict[frozenset[int], int],
-    order: list[frozenset[int]],
-    max_states: int,
-    rule: str,
-) -> int:
-    sid = ids.get(states)
-    if sid is None:
-        if len(order) >= max_states:
-            raise GrammarTooLargeError(
-                f"rule {rule!r} needs a DFA of more than {max_states} states; simplify it "
-                "(e.g. bounded repetitions of alternatives) or raise max_states"
-            )
-        sid = ids[states] = len(order)
-        order.append(states)
-    return sid
-
-
-def _trim(
-    next_by_class: list[dict[int, int]], calls: list[dict[str, int]], accepting: list[bool]
-) -> tuple[list[dict[int, int]], list[dict[str, int]], list[bool]]:
-    """Keep only states from which an accepting state can be reached (the start always stays).
-
-    Callees are productive after normalisation, so a call edge can always be taken.
-    """
-    n = len(accepting)
-    preds: list[list[int]] = [[] for _ in range(n)]
-    for s in range(n):
-        for t in next_by_class[s].values():
-            preds[t].append(s)
-        for t in calls[s].values():
-            preds[t].append(s)
-    live = [False] * n
-    todo = [s for s in range(n) if accepting[s]]
-    for s in todo:
-        live[s] = True
-    while todo:
-        for p in preds[todo.pop()]:
-            if not live[p]:
-                live[p] = True
-                todo.append(p)
-    if all(live):
-        return next_by_class, calls, accepting
-    new_id = {}
-    for s in range(n):
-        if live[s] or s == 0:
-            new_id[s] = len(new_id)
-    out_next = []
-    out_calls = []
-    out_accept = []
-    for s in range(n):
-        if s not in new_id:
-            continue
-        out_next.append({c: new_id[t] for c, t in next_by_class[s].items() if live[t]})
-        out_calls.append({r: new_id[t] for r, t in calls[s].items() if live[t]})
-        out_accept.append(accepting[s])
-    return out_next, out_calls, out_accept
-
-
-_HASH_WEIGHTS = np.random.default_rng(0x6A09E667).integers(
-    1, 2**63, size=1024, dtype=np.uint64
-) | np.uint64(1)  # odd 64-bit multipliers, one per signature column
-
-
-def _refine(table: np.ndarray, block: np.ndarray) -> np.ndarray:
-    """Moore refinement of the partition ``block`` under the transition ``table`` (column value
-    ``n`` = dead). Rounds compare 64-bit hashes of the signatures (a sort of one integer per
-    state instead of a row sort); the fixed point is then verified exactly, and the exact row
-    sort takes over in the (astronomically unlikely) case of a hash collision."""
-    n, width = table.shape
-    if n == 0:
-        return block
-    initial = block
-    if width + 1 <= len(_HASH_WEIGHTS):
-        weights = _HASH_WEIGHTS[: width + 1]
-        count = len(np.unique(block))
-        with np.errstate(over="ignore"):
-            while True:
-                extended = np.append(block, -1).astype(np.uint64)
-                hashed = extended[table] * weights[1:]
-                keys = hashed.sum(axis=1, dtype=np.uint64) + block.astype(np.uint64) * weights[0]
-                _, new_block = np.unique(keys, return_inverse=True)
-                new_block = new_block.reshape(-1).astype(np.int64)
-                new_count = int(new_block.max()) + 1
-                if new_count < count:  # blocks merged: a hash collision; rounds only split
-                    return _refine_exact(table, initial)
-                block = new_block
-                if new_count == count:
-                    break
-                count = new_count
-        if _is_stable(table, block, initial):
-            return block
-    return _refine_exact(table, initial)
-
-
-def _is_stable(table: np.ndarray, block: np.ndarray, initial: np.ndarray) -> bool:
-    """Whether ``block`` refines ``initial`` and every state's successor blocks equal its block
-    representative's (then it is the coarsest such partition: Moore rounds only split)."""
-    _, first = np.unique(block, return_index=True)
-    rep = first[block]
-    if not np.array_equal(initial, initial[rep]):
-        return False
-    extended = np.append(block, -1)
-    signature = extended[table]
-    return bool(np.array_equal(signature, signature[rep]))
-
-
-def _refine_exact(table: np.ndarray, block: np.ndarray) -> np.ndarray:
-    count = len(np.unique(block))
-    while True:
-        extended = np.append(block, -1)
-        signature = np.concatenate([block[:, None], extended[table]], axis=1)
-        _, new_block = np.unique(signature, axis=0, return_inverse=True)
-        new_block = new_block.reshape(-1)
-        new_count = int(new_block.max()) + 1
-        block = new_block
-        if new_count == count:
-            return block
-        count = new_count
-
-
-def _minimise(
-    name: str,
-    next_by_class: list[dict[int, int]],
-    calls: list[dict[str, int]],
-    accepting: list[bool],
-    classes: list[list[int]],
-) -> RuleDFA:
-    """Moore partition refinement, vectorised: states are equivalent when their acceptance and the
-    blocks of their successors agree for every byte class and every callee."""
-    n = len(accepting)
-    callees = sorted({r for row in calls for r in row})
-    callee_col = {r: len(classes) + i for i, r in enumerate(callees)}
-    width = len(classes) + len(callees)
-    table = np.full((n, width), n, dtype=np.int64)  # column value n = the dead state
-    for s in range(n):
-        for c, t in next_by_class[s].items():
-            table[s, c] = t
-        for r, t in calls[s].items():
-            table[s, callee_col[r]] = t
-    block = _refine(table, np.asarray(accepting, dtype=np.int64))
-    # Renumber blocks so the start state's block is 0, others in order of first appearance.
-    renum: dict[int, int] = {int(block[0]): 0}
-    for s in range(n):
-        renum.setdefault(int(block[s]), len(renum))
-    rep: dict[int, int] = {}
-    for s in range(n):
-        rep.setdefault(renum[int(block[s])], s)
-    out_next: list[dict[int, int]] = []
-    out_calls: list[tuple[tuple[str, int], ...]] = []
-    out_accept: list[bool] = []
-    for b in range(len(renum)):
-        s = rep[b]
-        row: dict[int, int] = {}
-        for c, t in next_by_class[s].items():
-            target = renum[int(block[t])]
-            for byte in classes[c]:
-                row[byte] = target
-        out_next.append(dict(sorted(row.items())))
-        out_calls.append(tuple((r, renum[int(block[t])]) for r, t in sorted(calls[s].items())))
-        out_accept.append(accepting[s])
-    return RuleDFA(name, tuple(out_next), tuple(out_calls), tuple(out_accept))
-
-
-@dataclass(frozen=True, slots=True)
 class Automaton:
-    """All rule DFAs numbered into global frames.
+    """The frames of a grammar, created and expanded on first use.
 
-    ``byte_next[f]``: byte -> next frame. ``calls[f]``: (callee start frame, return frame) pairs;
-    the return frame is -1 for a tail call (the caller has nothing left to do after it).
-    ``accepting[f]``: the frame's rule may return here. ``next_bytes[f]``: bitmask of bytes that
-    ``f`` can consume. ``start`` is the start rule's first frame.
+    Per frame ``f`` (lists indexed by frame, growing as frames are found):
+
+    - ``accepting[f]``: the frame's rule may return here; ``next_bytes[f]``: bitmask of the bytes
+      ``f`` can consume; ``frame_rule[f]``: its rule. Known as soon as the frame exists.
+    - ``byte_next[f]`` (byte -> next frame) and ``calls[f]`` ((callee start frame, return frame)
+      pairs; return frame -1 for a tail call): ``None`` until :meth:`expand` writes them.
+
+    ``rule_start`` maps the rules called so far to their first frame; ``start`` is the start
+    rule's first frame.
     """
 
-    byte_next: tuple[dict[int, int], ...]
-    calls: tuple[tuple[tuple[int, int], ...], ...]
-    accepting: tuple[bool, ...]
-    next_bytes: tuple[int, ...]
-    frame_rule: tuple[str, ...]
-    frame_state: tuple[int, ...]
-    rule_start: Mapping[str, int]
-    start: int
+    def __init__(
+        self,
+        rules: Mapping[str, Expr],
+        start: str,
+        *,
+        inline: Iterable[str] = (),
+        max_states: int = DEFAULT_MAX_STATES,
+    ):
+        self.rules = dict(rules)
+        self.inlined = frozenset(inline)
+        self.start_rule = start
+        self.max_states = max_states
+        self.byte_next: list[dict[int, int] | None] = []
+        self.calls: list[tuple[tuple[int, int], ...] | None] = []
+        self.accepting: list[bool] = []
+        self.next_bytes: list[int] = []
+        self.frame_rule: list[str] = []
+        self.frame_terms: list[frozenset[Term]] = []
+        self.rule_start: dict[str, int] = {}
+        self._ids: dict[tuple[str, frozenset[Term]], int] = {}
+        self._closures: dict[Term, frozenset[Term]] = {}
+        self._lock = threading.RLock()
+        self._lengths: _MinLengths | None = None
+        self._follow: dict[str, int] | None = None
+        self._digests: _Digests | None = None
+        self.start = self.rule_start_frame(start)
 
     @property
     def num_frames(self) -> int:
+        """Frames found so far (more appear as the automaton is explored)."""
         return len(self.accepting)
+
+    # -- construction ---------------------------------------------------------------------------
+
+    def rule_start_frame(self, rule: str) -> int:
+        """The first frame of ``rule`` (created on first use)."""
+        frame = self.rule_start.get(rule)
+        if frame is None:
+            with self._lock:
+                frame = self.rule_start.get(rule)
+                if frame is None:
+                    frame = self._frame(rule, self._close((self.rules[rule],)))
+                    self.rule_start[rule] = frame
+        return frame
+
+    def expand(self, frame: int) -> tuple[tuple[int, int], ...]:
+        """Write ``byte_next[frame]`` and ``calls[frame]`` (if not done yet); return the calls."""
+        row = self.calls[frame]
+        if row is not None:
+            return row
+        with self._lock:
+            row = self.calls[frame]
+            if row is not None:
+                return row
+            rule = self.frame_rule[frame]
+            by_mask: dict[int, list[Term]] = {}
+            by_call: dict[str, list[Term]] = {}
+            for term in self.frame_terms[frame]:
+                if not term:
+                    continue
+                head = term[0]
+                if head.__class__ is Bytes:
+                    by_mask.setdefault(head.mask, []).append(term[1:])
+                else:
+                    by_call.setdefault(head.name, []).append(term[1:])
+            byte_row: dict[int, int] = {}
+            for byte_class, rests in _byte_classes(by_mask):
+                target = self._frame(rule, self._close_all(rests))
+                for byte in _bits(byte_class):
+                    byte_row[byte] = target
+            call_row = []
+            for callee in sorted(by_call):
+                returned = self._close_all(by_call[callee])
+                ret = -1 if returned == _ONLY_END else self._frame(rule, returned)
+                call_row.append((self.rule_start_frame(callee), ret))
+            self.byte_next[frame] = dict(sorted(byte_row.items()))
+            row = self.calls[frame] = tuple(call_row)
+            return row
+
+    def successors(self, frame: int) -> dict[int, int]:
+        """``byte_next[frame]``, expanding the frame first if needed."""
+        row = self.byte_next[frame]
+        if row is None:
+            self.expand(frame)
+            row = self.byte_next[frame]
+            assert row is not None
+        return row
+
+    def explore(self) -> int:
+        """Expand every frame reachable from the start (bounded by ``max_states``); returns the
+        number of frames. For tools and tests: matchers never need the whole automaton."""
+        frame = 0
+        while frame < self.num_frames:
+            self.expand(frame)
+            frame += 1
+        return self.num_frames
+
+    def _frame(self, rule: str, terms: frozenset[Term]) -> int:
+        key = (rule, terms)
+        frame = self._ids.get(key)
+        if frame is not None:
+            return frame
+        if len(self.accepting) >= self.max_states:
+            raise GrammarTooLargeError(
+                f"rule {rule!r} needs more than {self.max_states} states (automaton frames); "
+                "simplify it (e.g. bounded repetitions of alternatives) or raise max_states"
+            )
+        accepting = False
+        mask = 0
+        for term in terms:
+            if not term:
+                accepting = True
+            elif term[0].__class__ is Bytes:
+                mask |= term[0].mask
+        frame = len(self.accepting)
+        self._ids[key] = frame
+        self.frame_rule.append(rule)
+        self.frame_terms.append(terms)
+        self.accepting.append(accepting)
+        self.next_bytes.append(mask)
+        self.byte_next.append(None)
+        self.calls.append(None)
+        return frame
+
+    def _close_all(self, terms: list[Term]) -> frozenset[Term]:
+        if len(terms) == 1:
+            return self._close(terms[0])
+        out: set[Term] = set()
+        for term in terms:
+            out |= self._close(term)
+        return frozenset(out)
+
+    def _close(self, term: Term) -> frozenset[Term]:
+        """The terms ``term`` stands for once expanded until each starts with a byte set or a
+        call, or is empty (epsilon closure; memoised)."""
+        known = self._closures.get(term)
+        if known is not None:
+            return known
+        out: set[Term] = set()
+        seen: set[Term] = set()
+        work = [term]
+        inlined, rules = self.inlined, self.rules
+        while work:
+            current = work.pop()
+            if current in seen:
+                continue
+            seen.add(current)
+            if not current:
+                out.add(current)
+                continue
+            head = current[0]
+            kind = head.__class__
+            if kind is Bytes:
+                if head.mask:
+                    out.add(current)
+            elif kind is Seq:
+                work.append(head.items + current[1:])
+            elif kind is Alt:
+                rest = current[1:]
+                work.extend((item, *rest) for item in head.items)
+            elif kind is Repeat:
+                rest = current[1:]
+                if head.max == 0:
+                    work.append(rest)
+                    continue
+                if head.min == 0:
+                    work.append(rest)
+                more = repeat(
+                    head.item, max(head.min - 1, 0), None if head.max is None else head.max - 1
+                )
+                work.append((head.item, more, *rest) if more != EPSILON else (head.item, *rest))
+            elif kind is Ref:
+                if head.name in inlined:
+                    work.append((rules[head.name], *current[1:]))
+                else:
+                    out.add(current)
+            else:
+                raise TypeError(f"not an IR expression: {head!r}")
+        result = frozenset(out)
+        if len(self._closures) > 200_000:
+            self._closures.clear()
+        self._closures[term] = result
+        return result
+
+    # -- analyses on demand ---------------------------------------------------------------------
+
+    def finish_length(self, frame: int) -> int:
+        """The fewest bytes that take ``frame``'s rule to a return (calls cost their callee's
+        shortest string)."""
+        if self._lengths is None:
+            self._lengths = _MinLengths(self.rules, self.inlined)
+        lengths = self._lengths
+        return min((lengths.term(t) for t in self.frame_terms[frame]), default=INFINITE)
+
+    def follow_bytes(self, rule: str) -> int:
+        """Bitmask of the bytes that can come right after ``rule`` returns, at any call site
+        (a superset: it only lets the mask store reject tokens early)."""
+        if self._follow is None:
+            with self._lock:
+                if self._follow is None:
+                    self._follow = _follow_sets(self.rules, self.start_rule)
+        return self._follow.get(rule, 0)
+
+    def signature(self, frame: int, horizon: int) -> str:
+        """A content hash of what decides how tokens of at most ``horizon - 1`` bytes read from
+        ``frame``: its terms, cut where at least ``horizon`` more bytes are needed, with
+        repetition counts capped at ``horizon`` (a 1,000-character string has one signature for
+        all positions that are far from its end), and the called rules' definitions. Equal
+        signatures classify every such token the same way, in any grammar."""
+        if self._digests is None:
+            with self._lock:
+                if self._digests is None:
+                    if self._lengths is None:
+                        self._lengths = _MinLengths(self.rules, self.inlined)
+                    self._digests = _Digests(self.rules, self.inlined, self._lengths)
+        return self._digests.frame(self.frame_terms[frame], horizon)
+
+
+_ONLY_END: frozenset[Term] = frozenset([()])
+
+
+def _bits(mask: int) -> Iterable[int]:
+    while mask:
+        low = mask & -mask
+        yield low.bit_length() - 1
+        mask ^= low
+
+
+def _byte_classes(by_mask: dict[int, list[Term]]) -> list[tuple[int, list[Term]]]:
+    """Split the bytes of the masks into classes no mask distinguishes; each with the rests of
+    the terms whose mask covers it."""
+    if not by_mask:
+        return []
+    if len(by_mask) == 1:
+        ((mask, rests),) = by_mask.items()
+        return [(mask, rests)]
+    classes: list[int] = []
+    union = 0
+    for mask in by_mask:
+        union |= mask
+    classes = [union]
+    for mask in by_mask:
+        split: list[int] = []
+        for c in classes:
+            inside, outside = c & mask, c & ~mask
+            if inside:
+                split.append(inside)
+            if outside:
+                split.append(outside)
+        classes = split
+    out = []
+    for c in classes:
+        rests = [r for mask, group in by_mask.items() if mask & c for r in group]
+        out.append((c, rests))
+    return out
+
+
+class _MinLengths:
+    """Shortest string lengths of expressions and rules (rules by a worklist fixed point)."""
+
+    def __init__(self, rules: Mapping[str, Expr], inlined: frozenset[str]):
+        self.rules = rules
+        self.inlined = inlined
+        self.rule: dict[str, int] = dict.fromkeys(rules, INFINITE)
+        self._memo: dict[int, int] = {}
+        # Least fixed point over the rules; expressions without references are memoised.
+        users: dict[str, list[str]] = {}
+        for name, body in rules.items():
+            for ref in rule_refs(body):
+                users.setdefault(ref, []).append(name)
+        todo = list(rules)
+        queued = set(todo)
+        while todo:
+            name = todo.pop()
+            queued.discard(name)
+            value = self.expr(rules[name])
+            if value < self.rule[name]:
+                self.rule[name] = value
+                for user in users.get(name, ()):
+                    if user not in queued:
+                        queued.add(user)
+                        todo.append(user)
+
+    def expr(self, expr: Expr, local: dict[int, int] | None = None) -> int:
+        """The shortest length of ``expr`` with the rules' current values. Subtrees without
+        references are memoised for good, others per call (``local``): bodies share subtrees."""
+        kind = expr.__class__
+        if kind is Bytes:
+            return 1
+        if kind is Ref:
+            return self.rule.get(expr.name, INFINITE)
+        memo = self._memo if not rule_refs(expr) else local
+        if memo is None:
+            memo = local = {}
+        known = memo.get(id(expr))
+        if known is not None:
+            return known
+        if kind is Seq:
+            value = sum(self.expr(i, local) for i in expr.items)
+        elif kind is Alt:
+            value = min((self.expr(i, local) for i in expr.items), default=INFINITE)
+        else:
+            value = 0 if expr.min == 0 else expr.min * self.expr(expr.item, local)
+        value = min(value, INFINITE)
+        memo[id(expr)] = value
+        return value
+
+    def term(self, term: Term) -> int:
+        return min(sum(self.expr(i) for i in term), INFINITE)
+
+
+def _follow_sets(rules: Mapping[str, Expr], start: str) -> dict[str, int]:
+    """FOLLOW sets (byte bitmasks) of the rules of a context-free grammar over regular bodies:
+    FOLLOW(X) holds FIRST of what comes after each reference to X, and FOLLOW(A) where that can
+    be empty inside A's body. Over-approximations are safe (they only keep tokens uncertain)."""
+    null = nullable_rules(dict(rules))
+    first_memo: dict[int, int] = {}
+    rule_first: dict[str, int] = {}
+
+    def first(expr: Expr) -> int:
+        kind = expr.__class__
+        if kind is Bytes:
+            return expr.mask
+        if kind is Ref:
+            known = rule_first.get(expr.name)
+            if known is None:
+                rule_first[expr.name] = 0  # no left recursion remains: cycles only add nothing
+                known = rule_first[expr.name] = first(rules[expr.name])
+            return known
+        known = first_memo.get(id(expr))
+        if known is not None:
+            return known
+        if kind is Seq:
+            value = 0
+            for item in expr.items:
+                value |= first(item)
+                if not nullable(item, null):
+                    break
+        elif kind is Alt:
+            value = 0
+            for item in expr.items:
+                value |= first(item)
+        else:
+            value = first(expr.item)
+        first_memo[id(expr)] = value
+        return value
+
+    direct: dict[str, int] = {}
+    inherits: dict[str, set[str]] = {}
+    seen: set[tuple[str, int, int, bool]] = set()
+
+    def visit(expr: Expr, owner: str, after: int, may_end: bool) -> None:
+        work = [(expr, after, may_end)]
+        while work:
+            node, after, may_end = work.pop()
+            kind = node.__class__
+            if kind is Ref:
+                direct[node.name] = direct.get(node.name, 0) | after
+                if may_end:
+                    inherits.setdefault(node.name, set()).add(owner)
+                continue
+            if kind is Bytes or not rule_refs(node):
+                continue
+            key = (owner, id(node), after, may_end)
+            if key in seen:
+                continue
+            seen.add(key)
+            if kind is Seq:
+                for item in reversed(node.items):
+                    work.append((item, after, may_end))
+                    if nullable(item, null):
+                        after |= first(item)
+                    else:
+                        after, may_end = first(item), False
+            elif kind is Alt:
+                work.extend((item, after, may_end) for item in node.items)
+            else:
+                again = node.max is None or node.max > 1
+                work.append((node.item, after | (first(node.item) if again else 0), may_end))
+
+    for name, body in rules.items():
+        visit(body, name, 0, True)
+    follow = {name: direct.get(name, 0) for name in rules}
+    follow[start] = follow.get(start, 0)
+    changed = True
+    while changed:
+        changed = False
+        for name, owners in inherits.items():
+            value = follow.get(name, 0)
+            for owner in owners:
+                value |= follow.get(owner, 0)
+            if value != follow.get(name, 0):
+                follow[name] = value
+                changed = True
+    return follow
+
+
+class _Digests:
+    """Deterministic content hashes of expressions (repetition counts capped at a horizon) and
+    of frames (their terms cut at the horizon)."""
+
+    def __init__(self, rules: Mapping[str, Expr], inlined: frozenset[str], lengths: _MinLengths):
+        self.rules = rules
+        self.inlined = inlined
+        self.lengths = lengths
+        self._memo: dict[tuple[int, int], str] = {}
+        self._called: str | None = None
+        self._keep: list[Expr] = []  # derived nodes hashed by id stay alive
+        self._rule_calls: dict[str, bool] = {}
+
+    def reaches_call(self, expr: Expr) -> bool:
+        """Whether ``expr`` references a called rule, directly or through inlined ones."""
+        for name in rule_refs(expr):
+            if name not in self.inlined:
+                return True
+            known = self._rule_calls.get(name)
+            if known is None:
+                known = self._rule_calls[name] = self.reaches_call(self.rules[name])
+            if known:
+                return True
+        return False
+
+    def called_rules(self) -> str:
+        """One hash of every rule that stays a call (their bodies, by name)."""
+        if self._called is None:
+            parts = [
+                f"{name}={self.expr(body, 0)}"
+                for name, body in sorted(self.rules.items())
+                if name not in self.inlined
+            ]
+            self._called = _hash(";".join(parts))
+        return self._called
+
+    def expr(self, expr: Expr, horizon: int) -> str:
+        """The hash of ``expr``; ``horizon`` > 0 caps repetition counts (0: exact)."""
+        key = (id(expr), horizon)
+        known = self._memo.get(key)
+        if known is not None:
+            return known
+        # Post-order without recursion: inlined rules can nest deeply.
+        stack: list[tuple[Expr, bool]] = [(expr, False)]
+        memo = self._memo
+        while stack:
+            node, ready = stack.pop()
+            node_key = (id(node), horizon)
+            if node_key in memo:
+                continue
+            kind = node.__class__
+            if kind is Ref and node.name in self.inlined:
+                children: tuple = (self.rules[node.name],)
+            elif kind in (Seq, Alt):
+                children = node.items
+            elif kind is Repeat:
+                children = (node.item,)
+            else:
+                children = ()
+            if not ready and children:
+                stack.append((node, True))
+                stack.extend((c, False) for c in children if (id(c), horizon) not in memo)
+                continue
+            if kind is Bytes:
+                text = f"b{node.mask:x}"
+            elif kind is Ref:
+                if node.name in self.inlined:
+                    text = memo[(id(children[0]), horizon)]
+                else:
+                    text = "c" + node.name  # the called rules are hashed as a whole
+            elif kind is Repeat:
+                low, high = node.min, node.max
+                if horizon:
+                    low = min(low, horizon)
+                    high = horizon if high is None else min(high, horizon)
+                inner = memo[(id(node.item), horizon)]
+                text = _hash(f"r{low},{high}({inner})")
+            else:
+                tag = "s" if kind is Seq else "a"
+                text = _hash(tag + "(" + ",".join(memo[(id(c), horizon)] for c in children) + ")")
+            memo[node_key] = text
+            self._keep.append(node)
+        return memo[key]
+
+    def frame(self, terms: frozenset[Term], horizon: int) -> str:
+        parts = []
+        calls = False
+        for term in terms:
+            need = 0
+            items = []
+            for item in term:
+                if need >= horizon:
+                    items.append("...")
+                    break
+                items.append(self.expr(item, horizon))
+                calls = calls or self.reaches_call(item)
+                need += self.lengths.expr(item)
+            parts.append(",".join(items) + ";")
+        text = "|".join(sorted(parts))
+        if calls:
+            text += "@" + self.called_rules()
+        return _hash(f"v5;{horizon};{text}")
+
+
+def _hash(text: str) -> str:
+    return hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
 
 
 def build_automaton(
-    rules: Mapping[str, Expr], start: str, max_states: int = DEFAULT_MAX_STATES
+    rules: Mapping[str, Expr],
+    start: str,
+    max_states: int = DEFAULT_MAX_STATES,
+    *,
+    inline: Iterable[str] = (),
 ) -> Automaton:
-    """Build and number the DFAs of normalised ``rules`` (see :mod:`grammarlib.normalize`)."""
-    dfas = {name: build_rule_dfa(name, body, max_states) for name, body in rules.items()}
-    total = sum(d.num_states for d in dfas.values())
-    if total > max_states:
-        raise GrammarTooLargeError(
-            f"the grammar needs {total} automaton states, more than the limit of {max_states}"
-        )
-    offset: dict[str, int] = {}
-    running = 0
-    for name, dfa in dfas.items():
-        offset[name] = running
-        running += dfa.num_states
-    byte_next: list[dict[int, int]] = []
-    calls: list[tuple[tuple[int, int], ...]] = []
-    accepting: list[bool] = []
-    frame_rule: list[str] = []
-    frame_state: list[int] = []
-    for name, dfa in dfas.items():
-        base = offset[name]
-        for s in range(dfa.num_states):
-            byte_next.append({b: base + t for b, t in dfa.byte_next[s].items()})
-            frame_rule.append(name)
-            frame_state.append(s)
-            accepting.append(dfa.accepting[s])
-    for name, dfa in dfas.items():
-        base = offset[name]
-        for s in range(dfa.num_states):
-            row = []
-            for callee, ret in dfa.calls[s]:
-                ret_frame = base + ret
-                is_tail = dfa.accepting[ret] and not dfa.byte_next[ret] and not dfa.calls[ret]
-                row.append((offset[callee], -1 if is_tail else ret_frame))
-            calls.append(tuple(row))
-    next_bytes = tuple(sum(1 << b for b in row) for row in byte_next)
-    return Automaton(
-        byte_next=tuple(byte_next),
-        calls=tuple(calls),
-        accepting=tuple(accepting),
-        next_bytes=next_bytes,
-        frame_rule=tuple(frame_rule),
-        frame_state=tuple(frame_state),
-        rule_start=dict(offset),
-        start=offset[start],
-    )
+    """The (lazy) automaton of normalised ``rules`` (see :mod:`grammarlib.normalize`)."""
+    return Automaton(rules, start, inline=inline, max_states=max_states)

@@ -10,11 +10,11 @@ from grammarlib.masks.cache import load_arrays, save_arrays
 from grammarlib.masks.store import MaskStore
 from grammarlib.masks.vocab import VocabIndex
 
-from .automata import DEFAULT_MAX_STATES, Automaton, build_automaton
+from .automata import DEFAULT_MAX_STATES, Automaton
 from .completion import Distances
 from .grammar import Grammar
 from .matcher import GrammarMatcher
-from .normalize import normalize
+from .normalize import inline_candidates, normalize
 from .runtime import Runtime
 
 if TYPE_CHECKING:
@@ -53,7 +53,12 @@ class CompiledGrammar:
         self.grammar = grammar
         if _automaton is None:
             self.rules = normalize(grammar.rules, grammar.start, positions=_positions(grammar))
-            self.automaton: Automaton = build_automaton(self.rules, grammar.start, max_states)
+            self.automaton: Automaton = Automaton(
+                self.rules,
+                grammar.start,
+                inline=inline_candidates(self.rules, grammar.start),
+                max_states=max_states,
+            )
         else:
             self.rules, self.automaton = _automaton
         self._runtime = Runtime(self.automaton)

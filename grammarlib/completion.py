@@ -1,65 +1,26 @@
 """How far a matcher state is from a complete output: shortest completions, in bytes.
 
-For every frame, ``finish[f]`` is the fewest bytes that take the frame's rule from ``f`` to a
+For every frame, ``finish(f)`` is the fewest bytes that take the frame's rule from ``f`` to a
 state where it may return (calls cost their callee's shortest string). A stack of frames needs
 ``finish`` of its top plus what its parents need after the return, so the distance of a state is
 the least, over its stacks, of those sums (0 when the output is complete). A generator with a
 token budget uses it to stop in time: every byte of a shortest completion can be written with at
 most one token, so ``distance(state) + 1`` tokens always suffice (the ``+ 1`` is the stop token).
 
-Computed on first use per compiled grammar (one Dijkstra-like pass over the frames) and
+``finish`` comes from the frame's terms and the rules' shortest lengths (see
+:meth:`grammarlib.automata.Automaton.finish_length`), on first use per frame; distances are
 memoised per stack node.
 """
 
 from __future__ import annotations
 
-import heapq
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from .automata import Automaton
     from .runtime import Node, Runtime, State
 
 INFINITE = 1 << 62
 _MAX_MEMO = 1_000_000
-
-
-def finish_lengths(automaton: Automaton) -> list[int]:
-    """``finish[f]`` for every frame (see the module docstring); INFINITE where no return is
-    reachable (never, in a trimmed automaton)."""
-    frames = automaton.num_frames
-    finish = [INFINITE] * frames
-    byte_preds: list[list[int]] = [[] for _ in range(frames)]
-    call_deps: list[list[tuple[int, int, int]]] = [[] for _ in range(frames)]
-    for f in range(frames):
-        for g in set(automaton.byte_next[f].values()):
-            byte_preds[g].append(f)
-        for callee, ret in automaton.calls[f]:
-            call_deps[callee].append((f, callee, ret))
-            if ret >= 0 and ret != callee:
-                call_deps[ret].append((f, callee, ret))
-    heap = [(0, f) for f in range(frames) if automaton.accepting[f]]
-    for _, f in heap:
-        finish[f] = 0
-    heapq.heapify(heap)
-    done = [False] * frames
-    while heap:
-        value, g = heapq.heappop(heap)
-        if done[g] or value != finish[g]:
-            continue
-        done[g] = True
-        for f in byte_preds[g]:
-            if value + 1 < finish[f]:
-                finish[f] = value + 1
-                heapq.heappush(heap, (value + 1, f))
-        for f, callee, ret in call_deps[g]:
-            if not done[callee] or (ret >= 0 and not done[ret]):
-                continue
-            cost = finish[callee] + (finish[ret] if ret >= 0 else 0)
-            if cost < finish[f]:
-                finish[f] = cost
-                heapq.heappush(heap, (cost, f))
-    return finish
 
 
 class Distances:
@@ -68,8 +29,15 @@ class Distances:
 
     def __init__(self, runtime: Runtime):
         self.runtime = runtime
-        self.finish = finish_lengths(runtime.automaton)
+        self._finish: dict[int, int] = {}
         self._nodes: dict[Node, int] = {}
+
+    def finish(self, frame: int) -> int:
+        """The fewest bytes that take ``frame``'s rule to a return (memoised)."""
+        known = self._finish.get(frame)
+        if known is None:
+            known = self._finish[frame] = self.runtime.automaton.finish_length(frame)
+        return known
 
     def of_state(self, state: State) -> int:
         """The fewest bytes after which the output can be complete (0 if it is now)."""
@@ -103,7 +71,7 @@ class Distances:
                 work.extend(missing)
                 continue
             below = min((memo[p] for p in parents), default=INFINITE)
-            memo[current] = min(INFINITE, finish[frame] + below)
+            memo[current] = min(INFINITE, finish(frame) + below)
             work.pop()
         return memo[node]
 

@@ -10,7 +10,7 @@ from collections import OrderedDict
 from collections.abc import Iterable, Mapping
 
 from .errors import GrammarError
-from .ir import Expr, alt, literal, refs, to_text
+from .ir import Expr, alt, content_hash, literal, refs, to_text
 
 
 class Grammar:
@@ -74,8 +74,10 @@ class Grammar:
         """A content hash of the rules and start rule (used as a cache key)."""
         if self._fingerprint is None:
             h = hashlib.sha256(self._start.encode())
+            memo: dict[int, str] = {}
             for name in sorted(self._rules):
-                h.update(b"\0" + name.encode() + b"\0" + repr(self._rules[name]).encode())
+                body = content_hash(self._rules[name], memo)
+                h.update(b"\0" + name.encode() + b"\0" + body.encode())
             if self._distinct_keys:
                 h.update(b"\0distinct_keys")
             self._fingerprint = h.hexdigest()

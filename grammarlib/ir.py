@@ -8,6 +8,7 @@ equal trees and trivial cases never reach the automaton builder.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 
@@ -249,6 +250,40 @@ def rule_refs(expr: Expr) -> frozenset[str]:
 
 
 _NO_REFS: frozenset[str] = frozenset()
+
+
+def content_hash(expr: Expr, memo: dict[int, str] | None = None) -> str:
+    """A deterministic hash of ``expr``'s structure (the same in every process). A Merkle hash:
+    ``memo`` (by node identity, for nodes that stay alive) makes shared subtrees cost once."""
+    if memo is None:
+        memo = {}
+    stack: list[tuple[Expr, bool]] = [(expr, False)]
+    while stack:
+        node, ready = stack.pop()
+        if id(node) in memo:
+            continue
+        if isinstance(node, (Seq, Alt)):
+            children: tuple[Expr, ...] = node.items
+        elif isinstance(node, Repeat):
+            children = (node.item,)
+        else:
+            children = ()
+        if children and not ready:
+            stack.append((node, True))
+            stack.extend((c, False) for c in children if id(c) not in memo)
+            continue
+        if isinstance(node, Bytes):
+            text = f"b{node.mask:x}"
+        elif isinstance(node, Ref):
+            text = "r" + repr(node.name)
+        else:
+            inner = ",".join(memo[id(c)] for c in children)
+            if isinstance(node, Repeat):
+                inner = f"{node.min},{node.max};{inner}"
+            tag = {Seq: "s", Alt: "a", Repeat: "m"}[type(node)]
+            text = hashlib.blake2b(f"{tag}({inner})".encode(), digest_size=16).hexdigest()
+        memo[id(node)] = text
+    return memo[id(expr)]
 
 
 def size(expr: Expr) -> int:

@@ -48,16 +48,15 @@ def normalize(
     start: str,
     *,
     positions: Mapping[str, tuple[int, int]] | None = None,
-    inline_limit: int = 512,
 ) -> dict[str, Expr]:
-    """Rules ready for automaton construction: trimmed, free of left recursion, inlined."""
+    """Rules ready for automaton construction: trimmed, free of left recursion, no nullable
+    references (see :func:`inline_candidates` for the rules the automaton expands in place)."""
     positions = positions or {}
     rules = _reachable(dict(rules), start)
     rules = _trim_unproductive(rules, start, positions)
     rules = eliminate_nullable_references(rules, start)
     rules = eliminate_left_recursion(rules, positions)
-    rules = _reachable(rules, start)
-    return inline(rules, start, inline_limit)
+    return _reachable(rules, start)
 
 
 def productive_rules(rules: Mapping[str, Expr]) -> set[str]:
@@ -328,51 +327,51 @@ def recursive_rules(rules: Mapping[str, Expr]) -> set[str]:
     return out
 
 
-def inline(rules: Mapping[str, Expr], start: str, limit: int) -> dict[str, Expr]:
-    """Substitute non-recursive rules into their callers.
-
-    A non-recursive rule is inlined when its body is at most ``limit`` nodes or it is used once;
-    larger shared rules stay separate (their automaton is then built once and called).
-    """
+def inline_candidates(rules: Mapping[str, Expr], start: str, limit: int = 512) -> set[str]:
+    """The rules the automaton expands in place where they are referenced: those that are not
+    recursive and are used once or small (at most ``limit`` nodes with what they inline). The
+    others stay calls, so a large shared rule has one set of frames (and masks) for all uses.
+    Nothing is substituted here: the automaton inlines lazily, when a state reaches the
+    reference."""
     recursive = recursive_rules(rules)
     uses: dict[str, int] = {}
     for body in rules.values():
-        for ref in refs(body):
+        for ref in rule_refs(body):
             uses[ref] = uses.get(ref, 0) + 1
     graph = {name: sorted(rule_refs(body)) for name, body in rules.items()}
-    result: dict[str, Expr] = {}
-    inlined: dict[str, Expr] = {}
-    depths: dict[int, int] = {}
-    # Strongly connected components come out callees first, so bodies are final when used.
+    inlined: set[str] = set()
+    sizes: dict[str, int] = {}
+    plain: dict[int, int] = {}  # sizes of subtrees without references, valid for every rule
+    # Strongly connected components come out callees first, so callee sizes are known.
     for group in _strongly_connected(graph):
         for name in group:
-            body = substitute(rules[name], inlined) if inlined else rules[name]
-            result[name] = body
-            if (
-                name != start
-                and name not in recursive
-                and (uses.get(name, 0) <= 1 or size(body) <= limit)
-                and _depth(body, depths) <= MAX_INLINE_DEPTH
-            ):
-                inlined[name] = body
-    return {n: result[n] for n in rules if n not in inlined}
+            sizes[name] = _inlined_size(rules[name], inlined, sizes, plain, {})
+            small = uses.get(name, 0) <= 1 or sizes[name] <= limit
+            if name != start and name not in recursive and small:
+                inlined.add(name)
+    return inlined
 
 
-MAX_INLINE_DEPTH = 100
-"""Rules whose body nests deeper stay rules: a chain of rules each used once (a long
-right-linear grammar) would otherwise fold into one expression too deep for Python's stack."""
-
-
-def _depth(expr: Expr, memo: dict[int, int]) -> int:
-    """Nesting depth of ``expr`` (``memo`` by node id: shared subtrees are measured once)."""
-    known = memo.get(id(expr))
+def _inlined_size(
+    expr: Expr,
+    inlined: set[str],
+    sizes: dict[str, int],
+    plain: dict[int, int],
+    memo: dict[int, int],
+) -> int:
+    """:func:`~grammarlib.ir.size` of ``expr`` with inlined rules counted at their size."""
+    if isinstance(expr, Ref):
+        return sizes.get(expr.name, 1) if expr.name in inlined else 1
+    table = memo if rule_refs(expr) else plain
+    known = table.get(id(expr))
     if known is not None:
         return known
     if isinstance(expr, (Seq, Alt)):
-        depth = 1 + max((_depth(i, memo) for i in expr.items), default=0)
+        value = 1 + sum(_inlined_size(i, inlined, sizes, plain, memo) for i in expr.items)
     elif isinstance(expr, Repeat):
-        depth = 1 + _depth(expr.item, memo)
+        copies = expr.max if expr.max is not None else max(expr.min, 1)
+        value = 1 + _inlined_size(expr.item, inlined, sizes, plain, memo) * max(copies, 1)
     else:
-        depth = 0
-    memo[id(expr)] = depth
-    return depth
+        value = 1
+    table[id(expr)] = min(value, 1 << 40)
+    return table[id(expr)]

@@ -125,7 +125,10 @@ class Runtime:
             steps += 1
             if steps > MAX_CLOSURE_STEPS:
                 raise GrammarError("grammar closure did not converge (unremoved left recursion?)")
-            for callee, ret in calls[frame]:
+            frame_calls = calls[frame]
+            if frame_calls is None:  # first visit of this frame: build its edges
+                frame_calls = automaton.expand(frame)
+            for callee, ret in frame_calls:
                 if ret < 0:  # tail call: the callee returns straight to our parents
                     work.append((callee, delta))
                     continue

@@ -33,7 +33,7 @@ from grammarlib.automata import Automaton
 from grammarlib.runtime import BOTTOM, Runtime, State
 
 from .bitmask import bitmask_width
-from .cache import FrameSignatures, has_arrays, load_arrays, save_arrays
+from .cache import has_arrays, load_arrays, save_arrays
 from .progress import Progress
 from .vocab import VocabIndex
 
@@ -82,24 +82,18 @@ class MaskStore:
         self.vocab_size = vocab_size
         self.width = bitmask_width(vocab_size)
         self.stop_ids = np.asarray(sorted(stop_token_ids), dtype=np.int64)
-        frames = automaton.num_frames
-        dead = frames
-        table = np.full((frames + 1, 256), dead, dtype=np.int32)
-        for f, row in enumerate(automaton.byte_next):
-            if row:
-                table[f, list(row.keys())] = list(row.values())
-        self.table = table
-        self.dead = dead
-        no_calls = np.ones(frames + 1, dtype=bool)
-        may_return = np.zeros(frames + 1, dtype=bool)
-        for f in range(frames):
-            no_calls[f] = not automaton.calls[f]
-            may_return[f] = bool(automaton.accepting[f])
-        self.no_calls = no_calls
-        self.may_return = may_return
+        # The automaton grows as it is explored, so the numpy view of it does too. Row r of
+        # ``table`` is frame r - 1 (row 0 is the dead state, which only leads to itself); a row
+        # is written when its frame is first needed (``filled``).
+        self.dead = 0
+        capacity = max(64, automaton.num_frames + 1)
+        self.table = np.zeros((capacity, 256), dtype=np.int32)
+        self.filled = np.zeros(capacity, dtype=bool)
+        self.filled[0] = True
+        self.no_calls = np.ones(capacity, dtype=bool)
+        self.may_return = np.zeros(capacity, dtype=bool)
+        self._horizon = index.max_length + 1
         self._frames: dict[int, FrameMask] = {}
-        self._follow: dict[str, int] | None = None
-        self._signatures: FrameSignatures | None = None
         self._keys: dict[int, tuple[str, str]] = {}
         self._first_mask_done = False
         self._masks: OrderedDict[State, np.ndarray] = OrderedDict()
@@ -132,7 +126,7 @@ class MaskStore:
         # Alone for the first mask: a new grammar's first mask should not wait for others.
         limit = CLASSIFY_BATCH if self._first_mask_done else 1
         while i < len(batch) and len(batch) < limit:
-            for target in self.automaton.byte_next[batch[i]].values():
+            for target in self.automaton.successors(batch[i]).values():
                 if target not in seen and len(batch) < limit:
                     seen.add(target)
                     if target not in self._frames and not self._known(target):
@@ -152,11 +146,12 @@ class MaskStore:
             return None
         key = self._keys.get(frame)
         if key is None:
-            if self._signatures is None:
-                self._signatures = FrameSignatures(self.automaton)
-            # The FOLLOW set is context from outside the region the signature covers.
-            signature = self._signatures(frame, self.follow_bytes(frame))
-            key = self._keys[frame] = (self.tokenizer_key, signature)
+            # Tokens are at most horizon - 1 bytes long: what lies further does not matter, so
+            # positions deep inside a long bounded string share one classification. The FOLLOW
+            # set is context from outside what the signature covers.
+            signature = self.automaton.signature(frame, self._horizon)
+            follow = self.follow_bytes(frame)
+            key = self._keys[frame] = (self.tokenizer_key, f"{signature}-{follow:x}")
         return key
 
     def _known(self, frame: int) -> bool:
@@ -220,7 +215,9 @@ class MaskStore:
         save_arrays(f"frames/{key[0]}/{key[1]}.npz", arrays)
 
     def precompute(self) -> None:
-        """Classify every frame that can be on top (has byte edges) now rather than lazily."""
+        """Classify every frame that can be on top (has byte edges) now rather than lazily
+        (this explores the whole automaton first)."""
+        self.automaton.explore()
         frames = [f for f, row in enumerate(self.automaton.byte_next) if row]
         with Progress(len(frames), "classifying tokens per automaton state") as progress:
             for f in frames:
@@ -237,8 +234,9 @@ class MaskStore:
         n = len(frames)
         classes = np.full((n, index.size), REJECT, dtype=np.int8)
         needs_walk = np.zeros((n, index.size), dtype=bool)
-        table, no_calls, may_return, dead = self.table, self.no_calls, self.may_return, self.dead
-        starts = np.asarray(frames, dtype=np.int32)
+        dead = self.dead
+        starts = np.asarray(frames, dtype=np.int32) + 1
+        self._prepare(starts)
         # Cheap first filter: the first byte must be one the frame can consume.
         first_ok = np.stack([_byte_mask_array(self.automaton.next_bytes[f]) for f in frames])
         for length, positions, matrix in index.buckets:
@@ -248,7 +246,8 @@ class MaskStore:
             states = starts[which]
             returned = np.zeros(rows.size, dtype=bool)  # passed a frame whose rule may return
             for i in range(length):
-                states = table[states, matrix[rows, i]]
+                states = self.table[states, matrix[rows, i]]
+                self._prepare(states)
                 alive = states != dead
                 died = ~alive & returned
                 if died.any():  # the rule may have returned before: the walk decides
@@ -256,17 +255,52 @@ class MaskStore:
                 if i == length - 1:
                     classes[which[alive], positions[rows[alive]]] = ACCEPT
                     break
-                branch = alive & ~no_calls[states]
+                branch = alive & ~self.no_calls[states]
                 if branch.any():
                     needs_walk[which[branch], positions[rows[branch]]] = True
                 keep = alive & ~branch
-                returned = (returned | may_return[states])[keep]
+                returned = (returned | self.may_return[states])[keep]
                 rows = rows[keep]
                 states = states[keep]
                 which = which[keep]
                 if rows.size == 0:
                     break
         return [self._finish(f, classes[k], needs_walk[k]) for k, f in enumerate(frames)]
+
+    def _prepare(self, rows: np.ndarray) -> None:
+        """Write the table rows of the frames in ``rows`` (frame + 1) that are still missing,
+        expanding those frames in the automaton (which may create new frames)."""
+        self._grow(self.automaton.num_frames + 1)  # frames may have appeared since
+        missing = rows[~self.filled[rows]]
+        if missing.size == 0:
+            return
+        automaton = self.automaton
+        with self._lock:
+            for row in np.unique(missing).tolist():
+                if self.filled[row]:
+                    continue
+                frame = row - 1
+                calls = automaton.expand(frame)
+                targets = automaton.byte_next[frame]
+                assert targets is not None
+                self._grow(automaton.num_frames + 1)
+                if targets:
+                    self.table[row, list(targets.keys())] = [t + 1 for t in targets.values()]
+                self.no_calls[row] = not calls
+                self.may_return[row] = automaton.accepting[frame]
+                self.filled[row] = True
+
+    def _grow(self, rows: int) -> None:
+        capacity = self.table.shape[0]
+        if rows <= capacity:
+            return
+        while capacity < rows:
+            capacity *= 2
+        extra = capacity - self.table.shape[0]
+        self.table = np.concatenate([self.table, np.zeros((extra, 256), dtype=np.int32)])
+        self.filled = np.concatenate([self.filled, np.zeros(extra, dtype=bool)])
+        self.no_calls = np.concatenate([self.no_calls, np.ones(extra, dtype=bool)])
+        self.may_return = np.concatenate([self.may_return, np.zeros(extra, dtype=bool)])
 
     def _finish(self, frame: int, classes: np.ndarray, needs_walk: np.ndarray) -> FrameMask:
         """The frame's classification once the numpy pass has run: walk the branching tokens."""
@@ -343,9 +377,7 @@ class MaskStore:
         """Bitmask of the bytes that can come right after ``frame``'s rule returns, at any of
         its call sites (context expansion: a token that needs anything else there is rejected
         without looking at the stack)."""
-        if self._follow is None:
-            self._follow = _follow_sets(self.automaton)
-        return self._follow[self.automaton.frame_rule[frame]]
+        return self.automaton.follow_bytes(self.automaton.frame_rule[frame])
 
     # -- masks of states ---------------------------------------------------------------------
 
@@ -530,46 +562,3 @@ def _ids_to_bits(ids: np.ndarray, width: int) -> np.ndarray:
     allowed = np.zeros(width * 32, dtype=bool)
     allowed[ids] = True
     return np.packbits(allowed, bitorder="little").view("<u4").astype(np.uint32)
-
-
-def _follow_sets(automaton: Automaton) -> dict[str, int]:
-    """FOLLOW sets (as byte bitmasks) of every rule, by fixed-point iteration.
-
-    ``first(x)``: bytes readable at frame ``x`` before its rule returns (its byte edges and the
-    FIRST sets of its callees). FOLLOW of a rule called with return frame ``r``: ``first(r)``,
-    plus the caller's rule's FOLLOW when ``r`` may return (or the call is a tail call).
-    """
-    rule_of = automaton.frame_rule
-    starts = automaton.rule_start
-    first_rule = {rule: 0 for rule in starts}
-    follow = {rule: 0 for rule in starts}
-
-    def first(frame: int) -> int:
-        mask = automaton.next_bytes[frame]
-        for callee, _ in automaton.calls[frame]:
-            mask |= first_rule[rule_of[callee]]
-        return mask
-
-    changed = True
-    while changed:
-        changed = False
-        for rule, start in starts.items():
-            value = first(start)
-            if value != first_rule[rule]:
-                first_rule[rule] = value
-                changed = True
-    changed = True
-    while changed:
-        changed = False
-        for frame, calls in enumerate(automaton.calls):
-            for callee, ret in calls:
-                rule = rule_of[callee]
-                value = follow[rule]
-                if ret >= 0:
-                    value |= first(ret)
-                if ret < 0 or automaton.accepting[ret]:
-                    value |= follow[rule_of[frame]]
-                if value != follow[rule]:
-                    follow[rule] = value
-                    changed = True
-    return follow

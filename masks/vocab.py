@@ -57,6 +57,11 @@ class VocabIndex:
     def size(self) -> int:
         return len(self.token_bytes)
 
+    @functools.cached_property
+    def max_length(self) -> int:
+        """The longest token, in bytes (0 for an empty vocabulary)."""
+        return int(self.lengths.max()) if len(self.lengths) else 0
+
     @property
     def num_nodes(self) -> int:
         return len(self.depth)

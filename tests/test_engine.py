@@ -11,7 +11,6 @@ from __future__ import annotations
 import functools
 import itertools
 
-import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from lark import Lark
@@ -164,31 +163,3 @@ def test_repeat_simplifications_keep_the_language() -> None:
                 assert (got.accept_bytes(s) and got.can_terminate()) == (
                     want.accept_bytes(s) and want.can_terminate()
                 ), (inner, low, high, s)
-
-
-def _same_partition(a, b) -> bool:
-    import numpy as np
-
-    pairs = set(zip(a.tolist(), b.tolist(), strict=True))
-    return len(pairs) == len(np.unique(a)) == len(np.unique(b))
-
-
-@pytest.mark.parametrize("collide", [False, True])
-def test_hashed_minimisation_equals_the_exact_one(monkeypatch, collide: bool) -> None:
-    """Moore refinement by 64-bit hashes gives the exact partition; forced hash collisions
-    (all weights 1) are caught by the stability check and fall back to the exact row sort."""
-    import numpy as np
-
-    from grammarlib import automata
-
-    if collide:
-        monkeypatch.setattr(automata, "_HASH_WEIGHTS", np.ones(1024, dtype=np.uint64))
-    rng = np.random.default_rng(5)
-    for _ in range(60):
-        n = int(rng.integers(1, 40))
-        width = int(rng.integers(1, 5))
-        table = rng.integers(0, n + 1, size=(n, width))  # n = dead
-        accepting = rng.integers(0, 2, size=n).astype(np.int64)
-        got = automata._refine(table, accepting)
-        want = automata._refine_exact(table, accepting)
-        assert _same_partition(got, want)

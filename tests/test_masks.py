@@ -324,68 +324,65 @@ def test_masks_on_deep_states_of_a_highly_ambiguous_grammar() -> None:
 # -- frame signatures ----------------------------------------------------------------------------
 
 
-def _bfs_signature(automaton, frame: int) -> str:
-    """The reference: the whole reachable region serialised breadth-first from ``frame``."""
-    number = {frame: 0}
-    queue = [frame]
-    parts = []
-    for f in queue:
-        parts.append("A" if automaton.accepting[f] else "N")
-        for byte, target in sorted(automaton.byte_next[f].items()):
-            if target not in number:
-                number[target] = len(queue)
-                queue.append(target)
-            parts.append(f"{byte}>{number[target]}")
-        for callee, ret in automaton.calls[f]:
-            for target in (callee, ret):
-                if target >= 0 and target not in number:
-                    number[target] = len(queue)
-                    queue.append(target)
-            parts.append(f"c{number[callee]}r{number[ret] if ret >= 0 else -1}")
-        parts.append(";")
-    return ",".join(parts)
+def test_equal_frame_signatures_classify_tokens_the_same_way() -> None:
+    """Frames share a cache entry when their signatures are equal (their terms cut where a
+    token cannot reach, repetition counts capped): check every frame of several grammars
+    against a vocabulary of all short strings, and that positions far from the end of long
+    bounded strings do share."""
+    import itertools
 
+    from grammarlib.masks.store import MaskStore
 
-def test_frame_signatures_identify_exactly_the_isomorphic_regions() -> None:
-    """The Merkle hash over strongly connected components partitions frames (within and across
-    grammars) exactly like serialising each frame's whole region: equal regions share a cache
-    entry, different ones never do."""
-    from grammarlib.masks.cache import FrameSignatures
-
+    tokens = [b""]  # id 0: the stop token
+    tokens += [bytes(t) for n in range(1, 4) for t in itertools.product(b'a1"[,]', repeat=n)]
+    info = gl.TokenizerInfo.from_vocab(tokens, stop_token_ids=[0])
     sources = [
-        gl.Grammar.from_regex(r"a[0-9]{3}"),
-        gl.Grammar.from_regex(r"b[0-9]{3}|c[0-9]{4}"),
-        gl.Grammar.from_regex(r"(ab|cd)*x"),
-        gl.Grammar.from_lark('start: "(" start ")" | "x" | "[" start "]" start'),
-        gl.Grammar.from_lark('start: "<" start ">" | "x" | "[" start "]" start'),
-        gl.Grammar.from_json_schema({"type": "array", "items": {"type": "string", "maxLength": 3}}),
-        gl.Grammar.from_json_schema({"type": "string", "maxLength": 4}),
+        gl.Grammar.from_regex(r"a{5,30}1"),
+        gl.Grammar.from_regex(r"a{7,40}1|1a{2}"),
+        gl.Grammar.from_regex(r"(a1){4,}"),
+        gl.Grammar.from_gbnf('root ::= "[" root "]" | "a"{3,9} | "1"'),
+        gl.Grammar.from_json_schema({"type": "array", "items": {"type": "string", "maxLength": 9}}),
+        gl.Grammar.from_json_schema({"type": "string", "maxLength": 25}),
+        gl.Grammar.from_json_schema({"type": "string", "minLength": 12, "maxLength": 40}),
     ]
-    by_new: dict[str, set[str]] = {}
-    by_old: dict[str, set[str]] = {}
+    by_signature: dict[str, tuple] = {}
+    frames = 0
     for g in sources:
-        automaton = gl.compile(g).automaton
-        signatures = FrameSignatures(automaton)
-        for f in range(automaton.num_frames):
-            new, old = signatures.structure(f), _bfs_signature(automaton, f)
-            by_new.setdefault(new, set()).add(old)
-            by_old.setdefault(old, set()).add(new)
-    assert all(len(v) == 1 for v in by_new.values())
-    assert all(len(v) == 1 for v in by_old.values())
-    assert len(by_new) < sum(gl.compile(g).automaton.num_frames for g in sources)  # sharing
+        compiled = gl.compile(g, info)
+        automaton = compiled.automaton
+        store = MaskStore(
+            automaton, compiled._runtime, compiled.mask_store.index, info.vocab_size, frozenset([0])
+        )
+        for f in range(automaton.explore()):
+            if not automaton.next_bytes[f]:
+                continue
+            frames += 1
+            fm = store._classify(f)
+            seen = (fm.accepted_bits.tobytes(), fm.uncertain.tobytes(), fm.rests)
+            key = f"{automaton.signature(f, 4)}-{store.follow_bytes(f):x}"
+            assert by_signature.setdefault(key, seen) == seen, (g, f)
+    assert len(by_signature) < frames / 2  # long repetitions share their signatures
 
 
-def test_frame_signatures_of_a_long_chain() -> None:
-    """A string with a large maxLength is a chain of thousands of frames: no recursion limit."""
-    from grammarlib.masks.cache import FrameSignatures
-
-    automaton = gl.compile(
-        gl.Grammar.from_json_schema({"type": "string", "maxLength": 400})
-    ).automaton
-    signatures = FrameSignatures(automaton)
-    assert automaton.num_frames > 3000
-    hashes = {signatures(f, 0) for f in range(automaton.num_frames)}
-    assert len(hashes) == automaton.num_frames  # every position of the chain is distinct
+def test_signatures_of_a_long_string_do_not_grow_with_its_bound() -> None:
+    """A string with maxLength 4000: one signature for all positions far from the end, one per
+    position near it, the same in a schema with another bound."""
+    signatures = []
+    for bound in (4000, 9000):
+        compiled = gl.compile(gl.Grammar.from_json_schema({"type": "string", "maxLength": bound}))
+        m = compiled.matcher()
+        assert m.accept_string('"')
+        seen = []
+        for _ in range(bound):
+            (node,) = m._state[0]  # the automaton's state (``state`` adds the JSON keys)
+            seen.append(compiled.automaton.signature(node[0], 17))
+            assert m.accept_string("x")
+        signatures.append(seen)
+        assert len(set(seen)) < 40
+        # built along the path only: each position and the UTF-8 continuations one step on
+        assert compiled.automaton.num_frames < 10 * bound + 100
+    assert signatures[0][:3000] == signatures[1][:3000]
+    assert signatures[0][-20:] == signatures[1][-20:]
 
 
 @pytest.mark.parametrize("vocab", [50257, 50304, 50305])

@@ -167,11 +167,16 @@ def test_highly_ambiguous_grammars_take_300_bytes(text: str) -> None:
 
 
 def test_state_limit_is_a_clear_error() -> None:
+    """States are built when first reached, so the limit stops the exploration that would
+    pass it (here the whole automaton; in a matcher, the step that needs the new state)."""
     # The last 20 bytes must be remembered: 2**21 DFA states.
+    compiled = gl.compile(gl.Grammar.from_regex("[ab]*a[ab]{20}"), max_states=5000)
+    assert compiled.matcher().accept_string("ab" * 30)  # the states on one path are few
     with pytest.raises(gl.GrammarTooLargeError, match=r"more than 5000 states"):
-        gl.compile(gl.Grammar.from_regex("[ab]*a[ab]{20}"), max_states=5000)
+        compiled.automaton.explore()
+    matcher = gl.compile(gl.Grammar.from_regex("[0-9]{50}"), max_states=20).matcher()
     with pytest.raises(gl.GrammarTooLargeError, match="raise max_states"):
-        gl.compile(gl.Grammar.from_regex("[0-9]{50}"), max_states=20)
+        matcher.accept_string("1" * 50)
     assert (
         gl.compile(gl.Grammar.from_regex("[0-9]{50}"), max_states=100)
         .matcher()
