@@ -596,8 +596,11 @@ class _Digests:
             elif kind is Repeat:
                 low, high = node.min, node.max
                 if horizon:
-                    low = min(low, horizon)
-                    high = horizon if high is None else min(high, horizon)
+                    # Past this many iterations a token cannot tell counts apart: they need
+                    # at least ``horizon`` bytes.
+                    cap = -(-horizon // max(self.lengths.expr(node.item), 1))
+                    low = min(low, cap)
+                    high = cap if high is None else min(high, cap)
                 inner = memo[(id(node.item), horizon)]
                 text = _hash(f"r{low},{high}({inner})")
             else:

@@ -10,7 +10,7 @@ from collections import OrderedDict
 from collections.abc import Iterable, Mapping
 
 from .errors import GrammarError
-from .ir import Expr, alt, content_hash, literal, refs, to_text
+from .ir import Expr, alt, content_hash, literal, rule_refs, to_text
 
 
 class Grammar:
@@ -42,7 +42,7 @@ class Grammar:
         if start not in self._rules:
             raise GrammarError(f"start rule {start!r} is not defined")
         for name, body in self._rules.items():
-            for ref in refs(body):
+            for ref in sorted(rule_refs(body)):
                 if ref not in self._rules:
                     line_col = self._positions.get(name)
                     raise GrammarError(

@@ -535,14 +535,22 @@ class Emitter(NormalForm):
         except GrammarError as e:
             self.unsupported("patternProperties", f.where, e.message)
             return []
+        # Split the keys by each pattern in turn, dropping empty classes as soon as they
+        # appear: the work follows the classes that exist, not the 2**k combinations.
+        classes: list[tuple[int, Any]] = [(0, keys)] if not keys.is_empty() else []
+        for i, p in enumerate(patterns):
+            split = []
+            for mask, cls in classes:
+                for part_mask, part in (
+                    (mask | 1 << i, cls.intersect(atoms[p])),
+                    (mask, cls.difference(atoms[p])),
+                ):
+                    if not part.is_empty():
+                        split.append((part_mask, part))
+            classes = split
         out = []
-        for mask in range(1 << len(patterns)):
+        for mask, cls in sorted(classes, key=lambda c: c[0]):
             inside = {p for i, p in enumerate(patterns) if mask >> i & 1}
-            cls = keys
-            for p in patterns:
-                cls = cls.intersect(atoms[p]) if p in inside else cls.difference(atoms[p])
-            if cls.is_empty():
-                continue
             terms = [x for p, x in f.pattern_properties if p in inside]
             terms += [x for _, ps, x in f.regions if not inside & set(ps)]
             if False in terms:
