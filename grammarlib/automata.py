@@ -147,6 +147,7 @@ class Automaton:
         self.rule_start: dict[str, int] = {}
         self._ids: dict[tuple[str, frozenset[Term]], int] = {}
         self._closures: dict[Term, frozenset[Term]] = {}
+        self._node_closures: dict[Expr, frozenset[Term]] = {}
         self._lock = threading.RLock()
         self._lengths: _MinLengths | None = None
         self._follow: dict[str, int] | None = None
@@ -201,7 +202,7 @@ class Automaton:
                 returned = self._close_all(by_call[callee])
                 ret = -1 if returned == _ONLY_END else self._frame(rule, returned)
                 call_row.append((self.rule_start_frame(callee), ret))
-            self.byte_next[frame] = dict(sorted(byte_row.items()))
+            self.byte_next[frame] = byte_row
             row = self.calls[frame] = tuple(call_row)
             return row
 
@@ -260,10 +261,86 @@ class Automaton:
 
     def _close(self, term: Term) -> frozenset[Term]:
         """The terms ``term`` stands for once expanded until each starts with a byte set or a
-        call, or is empty (epsilon closure; memoised)."""
+        call, or is empty (epsilon closure; memoised).
+
+        The closure of ``(x, *rest)`` is the closure of ``x`` alone (memoised per expression)
+        with ``rest`` appended, plus the closure of ``rest`` where ``x`` can be empty: an
+        expression's structure is expanded once, whatever follows it."""
         known = self._closures.get(term)
         if known is not None:
             return known
+        out: set[Term] = set()
+        try:
+            current = term
+            while current:
+                rest = current[1:]
+                inner = self._node_closure(current[0])
+                if rest:
+                    out.update(t + rest for t in inner if t)
+                else:
+                    out.update(t for t in inner if t)
+                if () not in inner:
+                    break
+                current = rest
+            else:
+                out.add(())
+        except RecursionError:  # expressions nested too deeply for the recursive form
+            out = set(self._close_iteratively(term))
+        result = frozenset(out)
+        if len(self._closures) > 200_000:
+            self._closures.clear()
+        self._closures[term] = result
+        return result
+
+    def _node_closure(self, node: Expr) -> frozenset[Term]:
+        """The head-normal terms of ``node`` alone (``()`` if it can be empty), memoised."""
+        known = self._node_closures.get(node)
+        if known is not None:
+            return known
+        kind = node.__class__
+        if kind is Bytes:
+            result = frozenset([(node,)]) if node.mask else frozenset()
+        elif kind is Ref:
+            if node.name in self.inlined:
+                result = self._node_closure(self.rules[node.name])
+            else:
+                result = frozenset([(node,)])
+        elif kind is Seq:
+            result = self._close(node.items)
+        elif kind is Alt:
+            found: set[Term] = set()
+            for item in node.items:
+                found |= self._node_closure(item)
+            result = frozenset(found)
+        elif kind is Repeat:
+            if node.max == 0:
+                result = _ONLY_END
+            else:
+                item = self._node_closure(node.item)
+                if () in item:
+                    # x nullable: x{m,n} is x{0,n} = "" | x' x{0,n-1} (x' non-empty x), and
+                    # x{0,n-1} is already covered by x' x{0,n-1} and "".
+                    more = repeat(node.item, 0, None if node.max is None else node.max - 1)
+                    low = 0
+                else:
+                    low = node.min
+                    more = repeat(
+                        node.item, max(low - 1, 0), None if node.max is None else node.max - 1
+                    )
+                suffix = () if more == EPSILON else (more,)
+                found = {t + suffix for t in item if t}
+                if low == 0:
+                    found.add(())
+                result = frozenset(found)
+        else:
+            raise TypeError(f"not an IR expression: {node!r}")
+        if len(self._node_closures) > 200_000:
+            self._node_closures.clear()
+        self._node_closures[node] = result
+        return result
+
+    def _close_iteratively(self, term: Term) -> frozenset[Term]:
+        """:meth:`_close` without recursion (a work list of terms), for deep expressions."""
         out: set[Term] = set()
         seen: set[Term] = set()
         work = [term]
@@ -304,11 +381,7 @@ class Automaton:
                     out.add(current)
             else:
                 raise TypeError(f"not an IR expression: {head!r}")
-        result = frozenset(out)
-        if len(self._closures) > 200_000:
-            self._closures.clear()
-        self._closures[term] = result
-        return result
+        return frozenset(out)
 
     # -- analyses on demand ---------------------------------------------------------------------
 
@@ -535,6 +608,7 @@ class _Digests:
         self._called: str | None = None
         self._keep: list[Expr] = []  # derived nodes hashed by id stay alive
         self._rule_calls: dict[str, bool] = {}
+        self._terms: dict[tuple[Term, int], str] = {}
 
     def reaches_call(self, expr: Expr) -> bool:
         """Whether ``expr`` references a called rule, directly or through inlined ones."""
@@ -611,23 +685,34 @@ class _Digests:
         return memo[key]
 
     def frame(self, terms: frozenset[Term], horizon: int) -> str:
-        parts = []
-        calls = False
-        for term in terms:
-            need = 0
-            items = []
-            for item in term:
-                if need >= horizon:
-                    items.append("...")
-                    break
-                items.append(self.expr(item, horizon))
-                calls = calls or self.reaches_call(item)
-                need += self.lengths.expr(item)
-            parts.append(",".join(items) + ";")
-        text = "|".join(sorted(parts))
-        if calls:
+        parts = sorted(self.term(term, horizon) for term in terms)
+        text = "|".join(parts)
+        if any(p.endswith("@") for p in parts):
             text += "@" + self.called_rules()
         return _hash(f"v5;{horizon};{text}")
+
+    def term(self, term: Term, horizon: int) -> str:
+        """The hash of ``term`` cut at ``horizon`` (memoised: frames share their terms' tails),
+        ending in ``@`` when what it covers can call a rule."""
+        key = (term, horizon)
+        known = self._terms.get(key)
+        if known is not None:
+            return known
+        need = 0
+        items = []
+        calls = False
+        for item in term:
+            if need >= horizon:
+                items.append("...")
+                break
+            items.append(self.expr(item, horizon))
+            calls = calls or self.reaches_call(item)
+            need += self.lengths.expr(item)
+        digest = _hash(",".join(items)) + ("@" if calls else "")
+        if len(self._terms) > 500_000:
+            self._terms.clear()
+        self._terms[key] = digest
+        return digest
 
 
 def _hash(text: str) -> str:

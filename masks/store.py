@@ -24,6 +24,7 @@ runtime, which prunes dead subtrees early.
 from __future__ import annotations
 
 import threading
+import time
 from collections import OrderedDict
 from dataclasses import dataclass
 
@@ -38,7 +39,9 @@ from .progress import Progress
 from .vocab import VocabIndex
 
 REJECT, ACCEPT, UNCERTAIN = 0, 1, 2
-CLASSIFY_BATCH = 8
+CLASSIFY_BATCH = 1
+SAVE_MIN_SECONDS = 0.002
+"""Classifications that took less than this (per frame) to compute are not written to disk."""
 """Frames classified together when one must be computed (see :meth:`MaskStore.frame_mask`)."""
 
 
@@ -48,7 +51,7 @@ class FrameMask:
 
     accepted_bits: np.ndarray  # uint32 words over token ids
     accepted_count: int
-    uncertain: np.ndarray  # int32 sorted positions (into the VocabIndex)
+    uncertain: np.ndarray  # int32 positions (into the VocabIndex), sorted per length tier
     # Uncertain token i is allowed if the stack below the frame's rule can read one of its
     # *rests* (what remains of the token where the rule can return):
     # rests[j] for j in rest_ids[rest_start[i]:rest_start[i + 1]].
@@ -92,9 +95,12 @@ class MaskStore:
         self.filled[0] = True
         self.no_calls = np.ones(capacity, dtype=bool)
         self.may_return = np.zeros(capacity, dtype=bool)
-        self._horizon = index.max_length + 1
+        tiers = _tiers(index)
+        self._whole = len(tiers)  # the index of the pseudo-tier of all tokens
+        self._tiers = [*tiers, (0, index.max_length)]
         self._frames: dict[int, FrameMask] = {}
-        self._keys: dict[int, tuple[str, str]] = {}
+        self._parts: dict[tuple[int, int], FrameMask] = {}
+        self._keys: dict[tuple[int, int], tuple[str, str]] = {}
         self._first_mask_done = False
         self._masks: OrderedDict[State, np.ndarray] = OrderedDict()
         self._node_cache: dict = {}
@@ -107,19 +113,38 @@ class MaskStore:
     # -- per-frame classification ------------------------------------------------------------
 
     def frame_mask(self, frame: int) -> FrameMask:
-        """The classification of ``frame``: from memory, from a frame with the same signature
-        (this process or the disk cache), or computed and then cached.
+        """The classification of ``frame``: the union of its parts, one per token length tier
+        (see :data:`TIER_LIMITS`), each from memory, from a frame with the same signature (this
+        process or the disk cache), or computed and then cached.
 
-        A frame that must be computed is computed together with up to ``CLASSIFY_BATCH - 1``
-        uncached frames near it (breadth-first along byte edges: the frames the output is about
-        to reach), which costs little more than one frame alone; except for the store's first
-        mask, which should come as soon as possible."""
+        Short tokens only see the next few bytes, so the parts for short tokens are shared by
+        many frames (every position of a long bounded string that is far from its end); a frame
+        seen for the first time mostly pays for its long tokens, which are few."""
         mask = self._frames.get(frame)
         if mask is not None:
             return mask
-        mask = self._cached(frame)
-        if mask is not None:
-            return mask
+        if self.automaton.next_bytes[frame].bit_count() <= NARROW_BYTES:
+            # Few tokens can start here: one part for all of them costs less than several.
+            mask = self._part(frame, self._whole)
+        else:
+            parts = [self._part(frame, tier) for tier in range(self._whole)]
+            mask = parts[0] if len(parts) == 1 else _merge(parts)
+        self._frames[frame] = mask
+        return mask
+
+    def _part(self, frame: int, tier: int) -> FrameMask:
+        """The classification of the tokens of length tier ``tier`` from ``frame``.
+
+        A part that must be computed is computed together with up to ``CLASSIFY_BATCH - 1``
+        uncached frames near it (breadth-first along byte edges: the frames the output is about
+        to reach), which costs little more than one frame alone; except for the store's first
+        mask, which should come as soon as possible."""
+        part = self._parts.get((frame, tier))
+        if part is not None:
+            return part
+        part = self._cached(frame, tier)
+        if part is not None:
+            return part
         batch = [frame]
         seen = {frame}
         i = 0
@@ -129,52 +154,61 @@ class MaskStore:
             for target in self.automaton.successors(batch[i]).values():
                 if target not in seen and len(batch) < limit:
                     seen.add(target)
-                    if target not in self._frames and not self._known(target):
+                    if (target, tier) not in self._parts and not self._known(target, tier):
                         batch.append(target)
             i += 1
-        for f, computed in zip(batch, self._classify_batch(batch), strict=True):
-            key = self._key(f)
+        began = time.perf_counter()
+        computed_parts = self._classify_batch(batch, tier)
+        # A file costs about half a millisecond to read back: parts cheaper than that to
+        # compute are kept in memory only.
+        worth_a_file = (time.perf_counter() - began) / len(batch) >= SAVE_MIN_SECONDS
+        for f, computed in zip(batch, computed_parts, strict=True):
+            key = self._key(f, tier)
             if key is not None:
-                self._save(key, computed)
+                if worth_a_file:
+                    self._save(key, computed)
                 _shared_put(key, computed)
-            self._frames[f] = computed
-        return self._frames[frame]
+            self._parts[(f, tier)] = computed
+        return self._parts[(frame, tier)]
 
-    def _key(self, frame: int) -> tuple[str, str] | None:
-        """The cache key of ``frame``: the tokenizer and the frame's region signature."""
+    def _key(self, frame: int, tier: int) -> tuple[str, str] | None:
+        """The cache key of ``frame``'s part for ``tier``: the tokenizer, the tier and the
+        frame's signature as far as the tier's tokens can read."""
         if not self.tokenizer_key:
             return None
-        key = self._keys.get(frame)
+        key = self._keys.get((frame, tier))
         if key is None:
-            # Tokens are at most horizon - 1 bytes long: what lies further does not matter, so
-            # positions deep inside a long bounded string share one classification. The FOLLOW
-            # set is context from outside what the signature covers.
-            signature = self.automaton.signature(frame, self._horizon)
+            # What lies further than the tier's longest token does not matter, so positions
+            # deep inside a long bounded string share one classification. The FOLLOW set is
+            # context from outside what the signature covers.
+            low, high = self._tiers[tier]
+            signature = self.automaton.signature(frame, high + 1)
             follow = self.follow_bytes(frame)
-            key = self._keys[frame] = (self.tokenizer_key, f"{signature}-{follow:x}")
+            text = f"{signature}-{follow:x}-{low}-{high}"
+            key = self._keys[(frame, tier)] = (self.tokenizer_key, text)
         return key
 
-    def _known(self, frame: int) -> bool:
-        """Whether ``frame``'s classification is cached in this process or on disk (the disk
-        file is only looked up, not loaded: that happens if the frame is ever needed)."""
-        key = self._key(frame)
+    def _known(self, frame: int, tier: int) -> bool:
+        """Whether a part is cached in this process or on disk (the disk file is only looked
+        up, not loaded: that happens if the part is ever needed)."""
+        key = self._key(frame, tier)
         if key is None:
             return False
         return key in _shared or has_arrays(f"frames/{key[0]}/{key[1]}.npz")
 
-    def _cached(self, frame: int) -> FrameMask | None:
-        """``frame``'s classification from this process or the disk cache, if there."""
-        key = self._key(frame)
+    def _cached(self, frame: int, tier: int) -> FrameMask | None:
+        """A part from this process or the disk cache, if there."""
+        key = self._key(frame, tier)
         if key is None:
             return None
-        mask = _shared_get(key)
-        if mask is None:
-            mask = self._load(key)
-            if mask is None:
+        part = _shared_get(key)
+        if part is None:
+            part = self._load(key)
+            if part is None:
                 return None
-            _shared_put(key, mask)
-        self._frames[frame] = mask
-        return mask
+            _shared_put(key, part)
+        self._parts[(frame, tier)] = part
+        return part
 
     def _load(self, key: tuple[str, str]) -> FrameMask | None:
         arrays = load_arrays(f"frames/{key[0]}/{key[1]}.npz")
@@ -225,47 +259,75 @@ class MaskStore:
                 progress.advance()
 
     def _classify(self, frame: int) -> FrameMask:
-        return self._classify_batch([frame])[0]
+        """The classification of every token from ``frame`` (all tiers in one pass)."""
+        return self._classify_batch([frame], None)[0]
 
-    def _classify_batch(self, frames: list[int]) -> list[FrameMask]:
-        """Classify several frames at once: the numpy simulation runs over (frame, token) pairs,
-        so its per-call overhead is shared; the trie walks stay per frame."""
+    def _classify_batch(self, frames: list[int], tier: int | None) -> list[FrameMask]:
+        """Classify the tokens of ``tier`` (None: all) from several frames at once: the numpy
+        simulation runs over (frame, token) pairs, so its per-call overhead is shared; the trie
+        walks stay per frame."""
         index = self.index
         n = len(frames)
-        classes = np.full((n, index.size), REJECT, dtype=np.int8)
-        needs_walk = np.zeros((n, index.size), dtype=bool)
+        accepted: list[tuple[np.ndarray, np.ndarray]] = []  # (which frame, position) pairs
+        to_walk: list[tuple[np.ndarray, np.ndarray]] = []
         dead = self.dead
         starts = np.asarray(frames, dtype=np.int32) + 1
         self._prepare(starts)
-        # Cheap first filter: the first byte must be one the frame can consume.
-        first_ok = np.stack([_byte_mask_array(self.automaton.next_bytes[f]) for f in frames])
-        for length, positions, matrix in index.buckets:
-            which, rows = np.nonzero(first_ok[:, matrix[:, 0]])
+        next_bytes = [self.automaton.next_bytes[f] for f in frames]
+        narrow = all(b.bit_count() <= NARROW_BYTES for b in next_bytes)
+        if not narrow:  # first filter: the first byte must be one the frame can consume
+            first_ok = np.stack([_byte_mask_array(b) for b in next_bytes])
+        for t in range(self._whole) if tier is None or tier == self._whole else (tier,):
+            positions, lengths, matrix, byte_start = index.tier_arrays(*self._tiers[t])
+            if narrow:
+                # Rows are sorted by first byte: take the ranges of the allowed bytes only.
+                spans = [
+                    (k, byte_start[b], byte_start[b + 1])
+                    for k, mask in enumerate(next_bytes)
+                    for b in _byte_list(mask)
+                    if byte_start[b + 1] > byte_start[b]
+                ]
+                if not spans:
+                    continue
+                rows = np.concatenate([np.arange(lo, hi) for _, lo, hi in spans])
+                which = np.repeat([k for k, _, _ in spans], [hi - lo for _, lo, hi in spans])
+            else:
+                which, rows = np.nonzero(first_ok[:, matrix[:, 0]])
             if rows.size == 0:
                 continue
             states = starts[which]
             returned = np.zeros(rows.size, dtype=bool)  # passed a frame whose rule may return
-            for i in range(length):
+            # Tokens of several lengths go together (padded), so the loop runs once per byte
+            # offset of the tier, not once per length: long tiers hold few tokens.
+            for i in range(matrix.shape[1]):
                 states = self.table[states, matrix[rows, i]]
                 self._prepare(states)
                 alive = states != dead
                 died = ~alive & returned
                 if died.any():  # the rule may have returned before: the walk decides
-                    needs_walk[which[died], positions[rows[died]]] = True
-                if i == length - 1:
-                    classes[which[alive], positions[rows[alive]]] = ACCEPT
-                    break
-                branch = alive & ~self.no_calls[states]
+                    to_walk.append((which[died], positions[rows[died]]))
+                last = lengths[rows] == i + 1
+                done = alive & last
+                if done.any():
+                    accepted.append((which[done], positions[rows[done]]))
+                branch = alive & ~last & ~self.no_calls[states]
                 if branch.any():
-                    needs_walk[which[branch], positions[rows[branch]]] = True
-                keep = alive & ~branch
+                    to_walk.append((which[branch], positions[rows[branch]]))
+                keep = alive & ~last & ~branch
                 returned = (returned | self.may_return[states])[keep]
                 rows = rows[keep]
                 states = states[keep]
                 which = which[keep]
                 if rows.size == 0:
                     break
-        return [self._finish(f, classes[k], needs_walk[k]) for k, f in enumerate(frames)]
+        accepted_which, accepted_at = _pairs(accepted)
+        walk_which, walk_at = _pairs(to_walk)
+        out = []
+        for k, f in enumerate(frames):
+            own = accepted_at[accepted_which == k] if n > 1 else accepted_at
+            walk = walk_at[walk_which == k] if n > 1 else walk_at
+            out.append(self._finish(f, own, walk))
+        return out
 
     def _prepare(self, rows: np.ndarray) -> None:
         """Write the table rows of the frames in ``rows`` (frame + 1) that are still missing,
@@ -302,12 +364,26 @@ class MaskStore:
         self.no_calls = np.concatenate([self.no_calls, np.ones(extra, dtype=bool)])
         self.may_return = np.concatenate([self.may_return, np.zeros(extra, dtype=bool)])
 
-    def _finish(self, frame: int, classes: np.ndarray, needs_walk: np.ndarray) -> FrameMask:
-        """The frame's classification once the numpy pass has run: walk the branching tokens."""
+    def _finish(self, frame: int, accepted_at: np.ndarray, walk_at: np.ndarray) -> FrameMask:
+        """The frame's classification once the numpy pass has run (the positions it accepted
+        and those it left to the walk): walk the branching tokens."""
         index = self.index
+        if walk_at.size == 0:
+            accepted_ids = index.ids[accepted_at]
+            return FrameMask(
+                accepted_bits=_ids_to_bits(accepted_ids, self.width),
+                accepted_count=int(accepted_ids.size),
+                uncertain=_NO_POSITIONS,
+                rest_start=_ZERO_START,
+                rest_ids=_NO_POSITIONS,
+                rests=(),
+            )
+        classes = np.full(index.size, REJECT, dtype=np.int8)
+        classes[accepted_at] = ACCEPT
+        needs_walk = np.zeros(index.size, dtype=bool)
+        needs_walk[walk_at] = True
         returns: dict[int, tuple[int, ...]] = {}
-        if needs_walk.any():
-            self._walk(frame, classes, needs_walk, returns)
+        self._walk(frame, classes, needs_walk, returns)
         accepted_ids = index.ids[classes == ACCEPT]
         uncertain = np.flatnonzero(classes == UNCERTAIN).astype(np.int32)
         rest_index: dict[bytes, int] = {}
@@ -525,6 +601,31 @@ class MaskStore:
 
 
 _NO_IDS = np.zeros(0, dtype=np.int64)
+_NO_POSITIONS = np.zeros(0, dtype=np.int32)
+_ZERO_START = np.zeros(1, dtype=np.int32)
+_NO_PAIRS = (np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64))
+NARROW_BYTES = 24
+"""Frames that can read at most this many distinct first bytes take the tokens that start with
+them from the tiers' first-byte ranges instead of filtering the whole vocabulary."""
+
+
+def _pairs(chunks: list[tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:
+    if not chunks:
+        return _NO_PAIRS
+    if len(chunks) == 1:
+        return chunks[0]
+    return np.concatenate([c[0] for c in chunks]), np.concatenate([c[1] for c in chunks])
+
+
+def _byte_list(mask: int) -> list[int]:
+    out = []
+    while mask:
+        low = mask & -mask
+        out.append(low.bit_length() - 1)
+        mask ^= low
+    return out
+
+
 _SHARED_LIMIT = 4096
 _shared: OrderedDict[tuple[str, str], FrameMask] = OrderedDict()
 _shared_lock = threading.Lock()
@@ -562,3 +663,46 @@ def _ids_to_bits(ids: np.ndarray, width: int) -> np.ndarray:
     allowed = np.zeros(width * 32, dtype=bool)
     allowed[ids] = True
     return np.packbits(allowed, bitorder="little").view("<u4").astype(np.uint32)
+
+
+TIER_LIMITS = (4, 8, 16, 32)
+"""Token length tiers (bytes): tokens up to 4 bytes, 5 to 8, 9 to 16, 17 to 32, and longer
+ones are classified (and cached) separately, each part keyed by what its tokens can read."""
+
+
+def _tiers(index: VocabIndex) -> list[tuple[int, int]]:
+    """The (shortest, longest) token length of each tier that has tokens."""
+    bounds = [b for b in TIER_LIMITS if b < index.max_length] + [index.max_length]
+    lengths = {length for length, _, _ in index.buckets}
+    tiers = []
+    low = 0
+    for high in bounds:
+        if any(low <= n <= high for n in lengths):
+            tiers.append((low, high))
+        low = high + 1
+    return tiers or [(0, index.max_length)]
+
+
+def _merge(parts: list[FrameMask]) -> FrameMask:
+    """One classification from the parts of disjoint token sets."""
+    bits = parts[0].accepted_bits.copy()
+    for part in parts[1:]:
+        bits |= part.accepted_bits
+    rest_starts = [parts[0].rest_start]
+    rest_ids = []
+    offset_ids = 0
+    offset_rests = 0
+    for part in parts:
+        if part is not parts[0]:
+            rest_starts.append(part.rest_start[1:] + offset_ids)
+        rest_ids.append(part.rest_ids + offset_rests)
+        offset_ids += part.rest_ids.size
+        offset_rests += len(part.rests)
+    return FrameMask(
+        accepted_bits=bits,
+        accepted_count=sum(p.accepted_count for p in parts),
+        uncertain=np.concatenate([p.uncertain for p in parts]).astype(np.int32),
+        rest_start=np.concatenate(rest_starts).astype(np.int32),
+        rest_ids=np.concatenate(rest_ids).astype(np.int32),
+        rests=tuple(r for p in parts for r in p.rests),
+    )

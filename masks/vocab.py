@@ -62,6 +62,35 @@ class VocabIndex:
         """The longest token, in bytes (0 for an empty vocabulary)."""
         return int(self.lengths.max()) if len(self.lengths) else 0
 
+    @functools.cached_property
+    def _tiers(self) -> dict[tuple[int, int], tuple[np.ndarray, ...]]:
+        return {}
+
+    def tier_arrays(self, low: int, high: int) -> tuple[np.ndarray, ...]:
+        """The tokens of ``low..high`` bytes, sorted by first byte: (positions, lengths, bytes
+        padded with zeros to the longest, start row of each first byte (257 entries)),
+        memoised. The mask store's numpy pass walks them together."""
+        key = (low, high)
+        cached = self._tiers.get(key)
+        if cached is None:
+            chosen = [(n, p, m) for n, p, m in self.buckets if low <= n <= high]
+            width = max((n for n, _, _ in chosen), default=1)
+            size = sum(len(p) for _, p, _ in chosen)
+            positions = np.zeros(size, dtype=np.int32)
+            lengths = np.zeros(size, dtype=np.int32)
+            matrix = np.zeros((size, width), dtype=np.uint8)
+            row = 0
+            for n, p, m in chosen:
+                positions[row : row + len(p)] = p
+                lengths[row : row + len(p)] = n
+                matrix[row : row + len(p), :n] = m
+                row += len(p)
+            order = np.argsort(matrix[:, 0], kind="stable")
+            positions, lengths, matrix = positions[order], lengths[order], matrix[order]
+            byte_start = np.searchsorted(matrix[:, 0], np.arange(257)).tolist()
+            cached = self._tiers[key] = (positions, lengths, matrix, byte_start)
+        return cached
+
     @property
     def num_nodes(self) -> int:
         return len(self.depth)

@@ -273,9 +273,10 @@ def test_apply_token_bitmask_rows_and_1d() -> None:
     assert np.isfinite(flat).sum() == 2
 
 
-def test_disk_cache_is_verified(tmp_path, vocabs) -> None:
-    from grammarlib.masks import cache
+def test_disk_cache_is_verified(tmp_path, vocabs, monkeypatch) -> None:
+    from grammarlib.masks import cache, store
 
+    monkeypatch.setattr(store, "SAVE_MIN_SECONDS", 0.0)  # every classification goes to disk
     cache.set_cache_dir(tmp_path)
     try:
         info = vocabs["gpt-2"]
@@ -290,10 +291,9 @@ def test_disk_cache_is_verified(tmp_path, vocabs) -> None:
         assert files
         for f in files:  # corrupt every cached frame
             f.write_bytes(f.read_bytes()[:-40] + b"x" * 40)
-        from grammarlib.masks import store
-
         store._shared.clear()
         compiled.mask_store._frames.clear()
+        compiled.mask_store._parts.clear()
         compiled.mask_store._masks.clear()
         m.fill_next_token_bitmask(bitmask)
         assert np.array_equal(bitmask, expected)
