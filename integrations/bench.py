@@ -23,6 +23,11 @@ built but the grammar's frame masks are cold (a fresh disk cache and empty in-pr
 every run) unless ``--warm-grammar``. Its median over ``--repeat`` runs is reported (for the
 schema workload: the mean over schemas of the per-schema medians, and each schema's median in a
 second table). Peers that are not installed are left out with a line saying so.
+
+``--workload real-world`` is separate (not in ``all``): every schema of a real-world corpus
+(JSONSchemaBench, JSON Schema Store) through each engine with its default options, with
+coverage, compile times and masks along random walks; see
+:mod:`grammarlib.integrations.bench_real_world`.
 """
 
 from __future__ import annotations
@@ -139,18 +144,63 @@ def _bit(bitmask: Any, token: int) -> bool:
 
 
 class _Engine:
-    """One engine's compile + first mask and replay, behind a common interface."""
+    """One engine's compile + first mask and replay, behind a common interface.
+
+    The primitives (``new_matcher``, ``allocate``, ``fill``, ``accept``, ``is_terminated``)
+    work on a case compiled by :meth:`first_mask`; the real-world workload
+    (:mod:`grammarlib.integrations.bench_real_world`) drives its random walks with them."""
 
     name: str
+    vocab_size: int
+    # seconds of the compile part (no bitmask) of the last successful first_mask
+    last_compile_s: float = 0.0
 
     def first_mask(self, case: Case) -> float:
         """Compile ``case`` and fill the first bitmask; seconds. Keeps the compiled form."""
         raise NotImplementedError
 
+    def new_matcher(self, case: Case) -> Any:
+        """A matcher at the start of ``case`` (compiled by :meth:`first_mask`)."""
+        raise NotImplementedError
+
+    def allocate(self) -> Any:
+        """A one-row bitmask of this engine's kind."""
+        raise NotImplementedError
+
+    def fill(self, matcher: Any, bitmask: Any) -> None:
+        """Write ``matcher``'s allowed next tokens into row 0 of ``bitmask``."""
+        raise NotImplementedError
+
+    def accept(self, matcher: Any, token: int) -> bool:
+        """Advance ``matcher`` by ``token``; whether it was accepted."""
+        raise NotImplementedError
+
+    def is_terminated(self, matcher: Any) -> bool:
+        """Whether ``matcher`` accepted a stop token."""
+        raise NotImplementedError
+
+    def drop(self, case: Case) -> None:
+        """Forget the compiled form of ``case``."""
+        raise NotImplementedError
+
+    def _why(self, matcher: Any) -> str:
+        return ""
+
     def replay(self, case: Case, ids: list[int], eos: int) -> list[float]:
         """Fill, check and accept along ``ids`` then EOS with the compiled ``case``; the fill
         times in seconds. Raises :class:`RefusedToken` when a token is not allowed."""
-        raise NotImplementedError
+        m = self.new_matcher(case)
+        bitmask = self.allocate()
+        times = []
+        for i, token in enumerate([*ids, eos]):
+            t0 = time.perf_counter()
+            self.fill(m, bitmask)
+            times.append(time.perf_counter() - t0)
+            if not _bit(bitmask, token) or not self.accept(m, token):
+                raise RefusedToken(
+                    f"{self.name} refuses token {token} at step {i} of {case.name}{self._why(m)}"
+                )
+        return times
 
 
 class _Grammarlib(_Engine):
@@ -161,6 +211,7 @@ class _Grammarlib(_Engine):
 
         self.gl = gl
         self.info = gl.TokenizerInfo.from_huggingface(hf_tokenizer)
+        self.vocab_size = self.info.vocab_size
         self.warm_grammar = warm_grammar
         self.scratch = scratch
         self.compiled: dict[str, Any] = {}
@@ -181,33 +232,46 @@ class _Grammarlib(_Engine):
         else:
             grammar = gl.Grammar.from_json_schema(case.schema)
         compiled = gl.compile(grammar, self.info)
+        t1 = time.perf_counter()
         bitmask = gl.allocate_token_bitmask(1, self.info.vocab_size)
         compiled.matcher().fill_next_token_bitmask(bitmask)
         elapsed = time.perf_counter() - t0
         self.compiled[case.name] = compiled
+        self.last_compile_s = t1 - t0
         return elapsed
 
-    def replay(self, case: Case, ids: list[int], eos: int) -> list[float]:
-        m = self.compiled[case.name].matcher()
-        bitmask = self.gl.allocate_token_bitmask(1, self.info.vocab_size)
-        times = []
-        for i, token in enumerate([*ids, eos]):
-            t0 = time.perf_counter()
-            m.fill_next_token_bitmask(bitmask)
-            times.append(time.perf_counter() - t0)
-            if not _bit(bitmask, token) or not m.accept_token(token):
-                raise RefusedToken(f"grammarlib refuses token {token} at step {i} of {case.name}")
-        return times
+    def new_matcher(self, case: Case) -> Any:
+        return self.compiled[case.name].matcher()
+
+    def allocate(self) -> Any:
+        return self.gl.allocate_token_bitmask(1, self.info.vocab_size)
+
+    def fill(self, matcher: Any, bitmask: Any) -> None:
+        matcher.fill_next_token_bitmask(bitmask)
+
+    def accept(self, matcher: Any, token: int) -> bool:
+        return matcher.accept_token(token)
+
+    def is_terminated(self, matcher: Any) -> bool:
+        return matcher.is_terminated()
+
+    def drop(self, case: Case) -> None:
+        self.compiled.pop(case.name, None)
 
 
 class _XGrammar(_Engine):
+    """``default_options``: compile schemas with xgrammar's defaults (any whitespace) instead of
+    exactly ``json.dumps``' spacing."""
+
     name = "xgrammar"
 
-    def __init__(self, hf_tokenizer: Any):
+    def __init__(self, hf_tokenizer: Any, default_options: bool = False):
         import xgrammar as xgr
 
         self.xgr = xgr
         self.info = xgr.TokenizerInfo.from_huggingface(hf_tokenizer)
+        self.vocab_size = self.info.vocab_size
+        self.default_options = default_options
         self.compiled: dict[str, Any] = {}
 
     def first_mask(self, case: Case) -> float:
@@ -216,28 +280,37 @@ class _XGrammar(_Engine):
         compiler = xgr.GrammarCompiler(self.info, cache_enabled=False)
         if case.schema is None:
             compiled = compiler.compile_builtin_json_grammar()
+        elif self.default_options:
+            compiled = compiler.compile_json_schema(case.schema)
         else:
             compiled = compiler.compile_json_schema(
                 case.schema, any_whitespace=False, separators=(", ", ": "), strict_mode=True
             )
+        t1 = time.perf_counter()
         bitmask = xgr.allocate_token_bitmask(1, self.info.vocab_size)
         xgr.GrammarMatcher(compiled).fill_next_token_bitmask(bitmask)
         elapsed = time.perf_counter() - t0
         self.compiled[case.name] = compiled
+        self.last_compile_s = t1 - t0
         return elapsed
 
-    def replay(self, case: Case, ids: list[int], eos: int) -> list[float]:
-        xgr = self.xgr
-        m = xgr.GrammarMatcher(self.compiled[case.name])
-        bitmask = xgr.allocate_token_bitmask(1, self.info.vocab_size)
-        times = []
-        for i, token in enumerate([*ids, eos]):
-            t0 = time.perf_counter()
-            m.fill_next_token_bitmask(bitmask)
-            times.append(time.perf_counter() - t0)
-            if not _bit(bitmask, token) or not m.accept_token(token):
-                raise RefusedToken(f"xgrammar refuses token {token} at step {i} of {case.name}")
-        return times
+    def new_matcher(self, case: Case) -> Any:
+        return self.xgr.GrammarMatcher(self.compiled[case.name])
+
+    def allocate(self) -> Any:
+        return self.xgr.allocate_token_bitmask(1, self.info.vocab_size)
+
+    def fill(self, matcher: Any, bitmask: Any) -> None:
+        matcher.fill_next_token_bitmask(bitmask)
+
+    def accept(self, matcher: Any, token: int) -> bool:
+        return matcher.accept_token(token)
+
+    def is_terminated(self, matcher: Any) -> bool:
+        return matcher.is_terminated()
+
+    def drop(self, case: Case) -> None:
+        self.compiled.pop(case.name, None)
 
 
 # llguidance options giving exactly json.dumps' default spacing and no other whitespace.
@@ -245,20 +318,27 @@ LLGUIDANCE_DUMPS = {"whitespace_flexible": False, "item_separator": ", ", "key_s
 
 
 class _LLGuidance(_Engine):
+    """``default_options``: compile schemas with llguidance's defaults (flexible whitespace)
+    instead of exactly ``json.dumps``' spacing."""
+
     name = "llguidance"
 
-    def __init__(self, hf_tokenizer: Any):
+    def __init__(self, hf_tokenizer: Any, default_options: bool = False):
         import llguidance
         import llguidance.hf
         import llguidance.numpy
 
         self.llg = llguidance
         self.tokenizer = llguidance.hf.from_tokenizer(hf_tokenizer)
+        self.vocab_size = self.tokenizer.vocab_size
+        self.default_options = default_options
         self.grammars: dict[str, str] = {}
 
     def _grammar(self, case: Case) -> str:
         if case.schema is None:  # generic JSON, llguidance's default (flexible) whitespace
             return self.llg.LLMatcher.grammar_from_json_schema({})
+        if self.default_options:
+            return self.llg.LLMatcher.grammar_from_json_schema(case.schema)
         return self.llg.LLMatcher.grammar_from_json_schema(
             case.schema,
             overrides=LLGUIDANCE_DUMPS,  # type: ignore[arg-type]
@@ -269,28 +349,36 @@ class _LLGuidance(_Engine):
         t0 = time.perf_counter()
         grammar = self._grammar(case)
         m = llg.LLMatcher(self.tokenizer, grammar)
+        t1 = time.perf_counter()
         bitmask = llg.numpy.allocate_token_bitmask(1, self.tokenizer.vocab_size)
         llg.numpy.fill_next_token_bitmask(m, bitmask)
         elapsed = time.perf_counter() - t0
         if m.is_error():
             raise RuntimeError(f"llguidance cannot compile {case.name}: {m.get_error()}")
         self.grammars[case.name] = grammar
+        self.last_compile_s = t1 - t0
         return elapsed
 
-    def replay(self, case: Case, ids: list[int], eos: int) -> list[float]:
-        llg = self.llg
-        m = llg.LLMatcher(self.tokenizer, self.grammars[case.name])
-        bitmask = llg.numpy.allocate_token_bitmask(1, self.tokenizer.vocab_size)
-        times = []
-        for i, token in enumerate([*ids, eos]):
-            t0 = time.perf_counter()
-            llg.numpy.fill_next_token_bitmask(m, bitmask)
-            times.append(time.perf_counter() - t0)
-            if not _bit(bitmask, token) or not m.consume_token(token):
-                raise RefusedToken(
-                    f"llguidance refuses token {token} at step {i} of {case.name}: {m.get_error()}"
-                )
-        return times
+    def new_matcher(self, case: Case) -> Any:
+        return self.llg.LLMatcher(self.tokenizer, self.grammars[case.name])
+
+    def allocate(self) -> Any:
+        return self.llg.numpy.allocate_token_bitmask(1, self.tokenizer.vocab_size)
+
+    def fill(self, matcher: Any, bitmask: Any) -> None:
+        self.llg.numpy.fill_next_token_bitmask(matcher, bitmask)
+
+    def accept(self, matcher: Any, token: int) -> bool:
+        return matcher.consume_token(token)
+
+    def is_terminated(self, matcher: Any) -> bool:
+        return matcher.is_stopped() and not matcher.is_error()  # (stopped is also set on errors)
+
+    def drop(self, case: Case) -> None:
+        self.grammars.pop(case.name, None)
+
+    def _why(self, matcher: Any) -> str:
+        return f": {matcher.get_error()}"
 
 
 def _make_engine(name: str, hf: Any, warm_grammar: bool, scratch: Path) -> _Engine:
@@ -485,11 +573,22 @@ def format_tables(result: dict[str, Any]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     """``python -m grammarlib bench``: run, print the tables, optionally write JSON. Exit
-    status 1 when an engine failed on some workload."""
+    status 1 when an engine failed on some workload. ``--workload real-world`` runs
+    :mod:`grammarlib.integrations.bench_real_world` with the other arguments (its own options)."""
+    rest = list(sys.argv[1:] if argv is None else argv)
+    for i, arg in enumerate(rest):
+        if arg == "--workload=real-world" or (
+            arg == "--workload" and rest[i + 1 : i + 2] == ["real-world"]
+        ):
+            from grammarlib.integrations import bench_real_world
+
+            return bench_real_world.main(rest[:i] + rest[i + (1 if "=" in arg else 2) :])
     parser = argparse.ArgumentParser(
         prog="python -m grammarlib bench", description=(__doc__ or "").split("\n\n")[0]
     )
-    parser.add_argument("--workload", choices=(*WORKLOADS, "all", "vllm"), default="all")
+    parser.add_argument(
+        "--workload", choices=(*WORKLOADS, "all", "real-world", "vllm"), default="all"
+    )
     parser.add_argument("--tokenizer", default="llama-bpe", help="vocabulary name (llama-bpe)")
     parser.add_argument("--repeat", type=int, default=3, help="first-mask repetitions (median)")
     parser.add_argument("--warm-grammar", action="store_true", help="keep grammarlib's frame cache")
