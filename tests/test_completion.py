@@ -175,3 +175,75 @@ def test_every_generation_ends_valid_within_its_budget(
             assert used <= budget
             assert reference(text.decode("utf-8")), text
             json.loads(text)
+
+
+# -- random grammars -----------------------------------------------------------------------------
+
+_RULES = ["s", "a", "b"]
+
+
+def _random_grammar_texts():
+    """Lark grammars over ``x``/``y`` with three rules (recursion, left recursion and empty
+    alternatives happen) and bounded repetitions (counters in the automaton)."""
+    from hypothesis import strategies as st
+
+    symbol = st.one_of(
+        st.sampled_from(['"x"', '"y"', *_RULES]),
+        st.builds(
+            lambda s, lo, extra: f"{s}~{lo}..{lo + extra}",
+            st.sampled_from(['"x"', '"xy"', "a", "b"]),
+            st.integers(0, 3),
+            st.integers(0, 4),
+        ),
+    )
+    alternative = st.lists(symbol, min_size=0, max_size=3).map(" ".join)
+    rule = st.lists(alternative, min_size=1, max_size=3).map(" | ".join)
+    return st.tuples(rule, rule, rule).map(
+        lambda bodies: (
+            "\n".join(f"{n}: {b}" for n, b in zip(_RULES, bodies, strict=True)) + "\nstart: s\n"
+        )
+    )
+
+
+def test_shortest_completion_and_budgets_on_random_grammars() -> None:
+    """For random grammars: the distance of random states equals a breadth-first search, and a
+    sampler under the masks with any budget of at least the shortest output (in tokens) ends
+    complete, with the uniform and the adversarial choice."""
+    from hypothesis import HealthCheck, given, settings
+
+    tokens = [b""] + [bytes(t) for n in (1, 2) for t in ((a,) * n for a in b"xy")]
+    tokens += [b"xy", b"yx", b"xyx"]
+    info = gl.TokenizerInfo.from_vocab(tokens, stop_token_ids=[0])
+
+    @settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+    @given(_random_grammar_texts(), st_randoms())
+    def check(text: str, rng: random.Random) -> None:
+        try:
+            grammar = gl.Grammar.from_lark(text)
+            compiled = gl.compile(grammar, info)
+        except gl.GrammarlibError:
+            return  # an empty language or a grammar lark refuses
+        m = compiled.matcher()
+        for _ in range(rng.randrange(0, 12)):
+            choices = sorted(m.next_bytes())
+            if not choices:
+                break
+            m.accept_bytes(bytes((rng.choice(choices),)))
+        distance = m.min_completion_bytes()
+        if distance <= 10:
+            assert _bfs_distance(m, distance) == distance, text
+        start = compiled.matcher().min_completion_bytes()
+        for adversarial in (False, True):
+            budget = start + 1 + rng.randrange(0, 4)
+            out, used = _run(compiled, info, budget, rng, adversarial=adversarial)
+            assert used <= budget
+            replay = compiled.matcher()
+            assert replay.accept_bytes(out) and replay.can_terminate(), (text, out)
+
+    check()
+
+
+def st_randoms():
+    from hypothesis import strategies as st
+
+    return st.randoms(use_true_random=False)
