@@ -11,13 +11,10 @@ has a strictly smaller height than the rule being expanded, so ``A: A | "x"`` ca
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING
 
 from .errors import EmptyLanguageError
-from .ir import Alt, Bytes, Expr, Ref, Repeat, Seq
-
-if TYPE_CHECKING:
-    from .grammar import Grammar
+from .ir import Alt, Bytes, Expr, GrammarIR, Ref, Repeat, Seq
+from .normalize import normalize
 
 #: Cost of an expression with no finite derivation.
 INFINITE: tuple[float, float] = (float("inf"), float("inf"))
@@ -80,18 +77,19 @@ def expr_cost(expr: Expr, costs: Mapping[str, Cost]) -> Cost:
     raise TypeError(f"not an IR expression: {expr!r}")
 
 
-def shortest(grammar: Grammar) -> bytes:
+def shortest(grammar: GrammarIR) -> bytes:
     """A shortest string of ``grammar``'s language (deterministic; readable bytes preferred).
+    ``grammar``: a :class:`~grammarlib.ir.GrammarIR` or a :class:`~grammarlib.Grammar` (its
+    ``rules``, ``start`` and ``positions`` are read).
 
-    Raises :class:`~grammarlib.EmptyLanguageError`, with the compiler's explanation, when the
-    language is empty.
+    Raises :class:`~grammarlib.EmptyLanguageError` when the language is empty, with the
+    explanation ``compile`` gives (which rules cannot finish).
     """
     rules = grammar.rules
     costs = rule_costs(rules)
     if costs[grammar.start] == INFINITE:
-        from .compiler import compile
-
-        compile(grammar)  # raises EmptyLanguageError saying which rules cannot finish
+        # the compiler's first step: raises EmptyLanguageError saying which rules cannot finish
+        normalize(rules, grammar.start, positions=grammar.positions)
         raise EmptyLanguageError(f"the grammar accepts no string (start rule {grammar.start!r})")
     out = bytearray()
     # An explicit stack (no recursion): items are expressions still to be written, in order.

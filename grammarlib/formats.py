@@ -1,7 +1,7 @@
 """JSON Schema ``format`` values as exact character-level regular languages.
 
 :func:`format_expr` gives, for each supported ``format``, an IR expression over characters
-(``_Chars`` leaves from :mod:`grammarlib.regex`, no ``Ref``) matching exactly the *decoded* string
+(``CharLeaf`` leaves from :mod:`grammarlib.regex`, no ``Ref``) matching exactly the *decoded* string
 values valid for that format. The JSON Schema compiler lowers it to JSON string content with
 ``lower_chars``; being Ref-free, it can also be intersected with length limits as a DFA.
 
@@ -40,7 +40,7 @@ from types import MappingProxyType
 
 from .charsets import CharSet, from_chars, normalize, union
 from .ir import EPSILON, Expr, alt, optional, plus, repeat, seq, star
-from .regex import _chars
+from .regex import char_leaf
 
 __all__ = ["FORMATS", "MAX_LENGTH", "format_expr"]
 
@@ -54,7 +54,7 @@ def _set(text: str = "", *ranges: tuple[str, str]) -> CharSet:
 
 def _c(text: str = "", *ranges: tuple[str, str]) -> Expr:
     """One character: any of ``text`` or of the ``(lo, hi)`` ranges."""
-    return _chars(_set(text, *ranges))
+    return char_leaf(_set(text, *ranges))
 
 
 def _lit(text: str) -> Expr:
@@ -270,7 +270,7 @@ def _uri(iri: bool, reference: bool) -> Expr:
     pct = seq(_c("%"), _HEXDIG, _HEXDIG)
 
     def chars(*sets: CharSet) -> Expr:  # one character of the union of ``sets``, or %XX
-        return alt(_chars(union(*sets)), pct)
+        return alt(char_leaf(union(*sets)), pct)
 
     pchar_set = union(unreserved, sub_delims, _set(":@"))
     pchar = chars(pchar_set)
@@ -284,7 +284,7 @@ def _uri(iri: bool, reference: bool) -> Expr:
         _c("v"),
         plus(_HEXDIG),
         _c("."),
-        plus(_chars(union(unreserved_ascii, sub_delims, _set(":")))),
+        plus(char_leaf(union(unreserved_ascii, sub_delims, _set(":")))),
     )
     host = alt(
         seq(_c("["), alt(_ipv6(), ip_future), _c("]")),
@@ -308,7 +308,7 @@ def _uri(iri: bool, reference: bool) -> Expr:
 _JSON_POINTER = star(
     seq(
         _c("/"),
-        star(alt(_chars(((0, 0x2E), (0x30, 0x7D), (0x7F, 0x10FFFF))), seq(_c("~"), _c("01")))),
+        star(alt(char_leaf(((0, 0x2E), (0x30, 0x7D), (0x7F, 0x10FFFF))), seq(_c("~"), _c("01")))),
     )
 )
 # jsonschema's relative-json-pointer check rejects a 0 followed by any digit anywhere in the number

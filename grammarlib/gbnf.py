@@ -20,8 +20,7 @@ from __future__ import annotations
 
 from .charsets import MAX_CODE_POINT, SURROGATES, CharSet, complement, normalize, utf8_expr
 from .errors import GrammarError, excerpt, line_column
-from .grammar import Grammar
-from .ir import Expr, Ref, alt, literal, repeat, seq
+from .ir import Expr, GrammarIR, Ref, alt, literal, repeat, seq
 
 __all__ = ["grammar_from_gbnf"]
 
@@ -41,8 +40,9 @@ _HEX_ESCAPES = {"x": 2, "u": 4, "U": 8}
 _ANY_CHAR: CharSet = ((0, MAX_CODE_POINT),)
 
 
-def grammar_from_gbnf(text: str, start: str = "root") -> Grammar:
-    """Parse llama.cpp GBNF ``text`` into a :class:`Grammar` whose start rule is ``start``.
+def grammar_from_gbnf(text: str, start: str = "root") -> GrammarIR:
+    """Parse llama.cpp GBNF ``text`` into rules whose start rule is ``start``
+    (``Grammar.from_gbnf``).
 
     Raises :class:`GrammarError` with the line and column of the problem for malformed text,
     rules defined twice, references to undefined rules and a missing start rule.
@@ -96,7 +96,7 @@ class _Parser:
 
     # -- grammar structure ------------------------------------------------------------------------
 
-    def parse(self, start: str) -> Grammar:
+    def parse(self, start: str) -> GrammarIR:
         if self.text.startswith("\ufeff"):
             self.pos = 1  # a byte order mark left by a UTF-8 editor
         self.skip_space(newlines=True)
@@ -114,7 +114,7 @@ class _Parser:
             raise GrammarError(
                 f"no start rule: define {start!r} (rules defined: {', '.join(self.rules)})"
             )
-        return Grammar(self.rules, start, positions=self.positions)
+        return GrammarIR(self.rules, start, positions=self.positions)
 
     def rule(self) -> None:
         begin = self.pos

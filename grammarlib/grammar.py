@@ -1,4 +1,9 @@
-"""`Grammar`: a set of IR rules with a start rule, and the front-ends that build one."""
+"""`Grammar`: a set of IR rules with a start rule, and the front-ends that build one.
+
+The front-ends (:mod:`grammarlib.lark_frontend`, :mod:`grammarlib.gbnf`, :mod:`grammarlib.regex`,
+:mod:`grammarlib.jsonschema`, :mod:`grammarlib.structural_tag`) return a
+:class:`~grammarlib.ir.GrammarIR` and know nothing of this class; its constructors call them and
+wrap the result (:meth:`Grammar.from_ir`), so imports only go down: front-ends -> IR."""
 
 from __future__ import annotations
 
@@ -8,17 +13,19 @@ import threading
 import warnings
 from collections import OrderedDict
 from collections.abc import Iterable, Mapping
+from types import MappingProxyType
 
 from .errors import GrammarError
-from .ir import Expr, alt, content_hash, literal, rule_refs, to_text
+from .ir import Expr, GrammarIR, alt, content_hash, literal, rule_refs, to_text
 
 
 class Grammar:
     """A context-free grammar over bytes: rules whose bodies are IR expressions.
 
     Build one with a front-end (:meth:`from_lark`, :meth:`from_gbnf`, :meth:`from_regex`,
-    :meth:`from_choices`) or directly from IR rules. Grammars are immutable values: equal rules and
-    start give equal grammars with equal :attr:`fingerprint`.
+    :meth:`from_choices`) or directly from IR rules (or a :class:`~grammarlib.ir.GrammarIR`,
+    :meth:`from_ir`). Grammars are immutable values: equal rules and start give equal grammars
+    with equal :attr:`fingerprint`.
     """
 
     __slots__ = ("_distinct_keys", "_fingerprint", "_positions", "_rules", "_start")
@@ -70,6 +77,23 @@ class Grammar:
         return self._positions.get(rule)
 
     @property
+    def positions(self) -> Mapping[str, tuple[int, int]]:
+        """Rule name -> (line, column) in the source text, for the rules where it is known (a
+        read-only view)."""
+        return MappingProxyType(self._positions)
+
+    @classmethod
+    def from_ir(cls, value: GrammarIR) -> Grammar:
+        """The grammar of an IR value (what the front-ends return), checked: the start rule and
+        every rule referenced must be defined."""
+        return cls(
+            value.rules,
+            value.start,
+            positions=value.positions,
+            distinct_keys=value.distinct_keys,
+        )
+
+    @property
     def fingerprint(self) -> str:
         """A content hash of the rules and start rule (used as a cache key)."""
         if self._fingerprint is None:
@@ -106,7 +130,7 @@ class Grammar:
         """
         from .analysis import shortest
 
-        data = shortest(self)
+        data = shortest(self)  # a Grammar has the rules, start and positions it reads
         try:
             return data.decode("utf-8")
         except UnicodeDecodeError:
@@ -124,14 +148,14 @@ class Grammar:
         ``lexer="dynamic_complete"``."""
         from .lark_frontend import grammar_from_lark
 
-        return grammar_from_lark(text, start)
+        return cls.from_ir(grammar_from_lark(text, start))
 
     @classmethod
     def from_gbnf(cls, text: str, start: str = "root") -> Grammar:
         """A grammar in llama.cpp's GBNF notation; ``root`` is the start rule."""
         from .gbnf import grammar_from_gbnf
 
-        return grammar_from_gbnf(text, start)
+        return cls.from_ir(grammar_from_gbnf(text, start))
 
     @classmethod
     def from_regex(cls, pattern: str) -> Grammar:
@@ -195,7 +219,8 @@ class Grammar:
                 return grammar
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            grammar = schema_to_grammar(schema, registry=registry, **options)  # type: ignore[arg-type]
+            value = schema_to_grammar(schema, registry=registry, **options)  # type: ignore[arg-type]
+        grammar = cls.from_ir(value)
         for warning in caught:
             warnings.warn(warning.message, warning.category, stacklevel=2)
         if key is not None:
@@ -237,7 +262,7 @@ class Grammar:
         ``strict``) apply to its JSON Schemas. See :mod:`grammarlib.structural_tag`."""
         from .structural_tag import grammar_from_structural_tag
 
-        return grammar_from_structural_tag(spec, **options)  # type: ignore[arg-type]
+        return cls.from_ir(grammar_from_structural_tag(spec, **options))  # type: ignore[arg-type]
 
 
 _SCHEMA_CACHE_SIZE = 256

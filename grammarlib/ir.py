@@ -1,7 +1,8 @@
 """The grammar IR: rules whose bodies are regular expressions over byte sets and rule references.
 
-Every front-end (Lark, GBNF, regex, choices, JSON Schema) lowers to this. Expressions are small
-immutable trees; build them with the smart constructors (:func:`seq`, :func:`alt`, :func:`repeat`,
+Every front-end (Lark, GBNF, regex, choices, JSON Schema) lowers to this; a whole grammar is a
+:class:`GrammarIR` (rules and a start rule). Expressions are small immutable trees;
+build them with the smart constructors (:func:`seq`, :func:`alt`, :func:`repeat`,
 :func:`literal`, ...) which flatten and simplify, so structurally equal languages often end up as
 equal trees and trivial cases never reach the automaton builder.
 """
@@ -11,6 +12,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
+from types import MappingProxyType
 
 ALL_BYTES = (1 << 256) - 1
 
@@ -350,6 +352,39 @@ def nullable_rules(rules: dict[str, Expr]) -> set[str]:
                 result.add(name)
                 changed = True
     return result
+
+
+# -- whole grammars ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True, repr=False)
+class GrammarIR:
+    """A whole grammar as plain data: the rules, the start rule, where the rules are defined in
+    the source text (``positions``: rule name -> (line, column)) and ``distinct_keys`` (the
+    strings are JSON texts whose objects never repeat a key; see :mod:`grammarlib.json_keys`).
+
+    What the front-ends return; :class:`grammarlib.Grammar` wraps one (``Grammar.from_ir``),
+    checking that the start rule and every referenced rule are defined. The mappings are
+    read-only copies, so a value never changes (it is not hashable: ``Grammar.fingerprint`` is
+    the content hash)."""
+
+    rules: Mapping[str, Expr]
+    start: str
+    positions: Mapping[str, tuple[int, int]] = field(default_factory=dict)
+    distinct_keys: bool = False
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "rules", MappingProxyType(dict(self.rules)))
+        object.__setattr__(self, "positions", MappingProxyType(dict(self.positions)))
+
+    def __reduce__(self) -> tuple:
+        args = (dict(self.rules), self.start, dict(self.positions), self.distinct_keys)
+        return (GrammarIR, args)
+
+    def __repr__(self) -> str:
+        return f"<GrammarIR start={self.start!r} rules={len(self.rules)}>"
 
 
 def to_text(expr: Expr) -> str:

@@ -18,8 +18,7 @@ from lark.lexer import PatternStr
 from lark.load_grammar import load_grammar
 
 from .errors import GrammarError, line_column
-from .grammar import Grammar
-from .ir import Expr, Ref, alt, literal, seq, star
+from .ir import Expr, GrammarIR, Ref, alt, literal, seq, star
 from .regex import regex_to_expr
 
 IGNORE_RULE = "__ignore__"
@@ -32,8 +31,8 @@ _UNDEFINED = re.compile(
 _UNDEFINED_TEMPLATE = re.compile(r"Template '([^']+)' used but not defined")
 
 
-def grammar_from_lark(text: str, start: str = "start") -> Grammar:
-    """Build a :class:`Grammar` from Lark grammar text, starting at rule ``start``."""
+def grammar_from_lark(text: str, start: str = "start") -> GrammarIR:
+    """The rules of Lark grammar text, starting at rule ``start`` (``Grammar.from_lark``)."""
     try:
         lark_grammar, _ = load_grammar(text, "<grammar>", [], False)
         terminals, rules, ignore = lark_grammar.compile([start], set())
@@ -70,8 +69,8 @@ def grammar_from_lark(text: str, start: str = "start") -> Grammar:
     positions = _rule_positions(text, ir_rules)
     if ignore_ref is not None:
         ir_rules[START_RULE] = seq(ignore_ref, Ref(start))
-        return Grammar(ir_rules, START_RULE, positions=positions)
-    return Grammar(ir_rules, start, positions=positions)
+        return GrammarIR(ir_rules, START_RULE, positions=positions)
+    return GrammarIR(ir_rules, start, positions=positions)
 
 
 def _terminal_expr(terminal, text: str) -> Expr:

@@ -413,10 +413,6 @@ def char_leaf(chars: CharSet) -> Expr:
     return CharLeaf(chars) if chars else EMPTY
 
 
-_Chars = CharLeaf  # old names, for modules that still import them (grammarlib.regular, .formats)
-_chars = char_leaf
-
-
 def _looks(expr: Expr) -> Iterator[_Look]:
     """The markers in ``expr``."""
     if isinstance(expr, _Look):

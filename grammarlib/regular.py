@@ -12,7 +12,7 @@ Every DFA is kept in a canonical form (minimal, states numbered breadth first, c
 their lowest code point), so two DFAs are equal exactly when their languages are.
 
 Character-level expressions are grammar IR (:mod:`grammarlib.ir` ``Seq``/``Alt``/``Repeat``) with
-``_Chars`` leaves (:mod:`grammarlib.regex`); ``Bytes`` leaves are accepted when all their bytes
+``CharLeaf`` leaves (:mod:`grammarlib.regex`); ``Bytes`` leaves are accepted when all their bytes
 are ASCII (number texts), and mean the same characters.
 """
 
@@ -25,12 +25,12 @@ from collections.abc import Callable, Iterable
 from decimal import Decimal
 from fractions import Fraction
 
-from .automata import ThompsonNFA
 from .charsets import MAX_CODE_POINT, SURROGATES, CharSet, difference, normalize, utf8_expr
 from .errors import GrammarError, GrammarTooLargeError
 from .graphs import strongly_connected
 from .ir import EMPTY, EPSILON, Alt, Bytes, Expr, Ref, Repeat, Seq, alt, repeat, seq, star
-from .regex import _Chars
+from .regex import CharLeaf
+from .thompson import ThompsonNFA
 
 __all__ = ["DEFAULT_MAX_STATES", "CharDFA", "lower_utf8", "multiple_of"]
 
@@ -89,7 +89,7 @@ class CharDFA:
 
     @classmethod
     def from_expr(cls, expr: Expr, *, max_states: int = DEFAULT_MAX_STATES) -> CharDFA:
-        """The DFA of a character-level expression (``_Chars`` leaves, or ASCII ``Bytes``).
+        """The DFA of a character-level expression (``CharLeaf`` leaves, or ASCII ``Bytes``).
 
         Raises :class:`GrammarError` for a ``Ref`` or a non-ASCII ``Bytes`` leaf, and
         :class:`GrammarTooLargeError` when the subset construction passes ``max_states``.
@@ -231,7 +231,7 @@ class CharDFA:
     def to_rules(self, prefix: str) -> tuple[Expr, dict[str, Expr]]:
         """The language as character-level IR: an expression and the rules it references.
 
-        Rule names start with ``prefix``; bodies use ``_Chars`` leaves and ``Ref`` s to each
+        Rule names start with ``prefix``; bodies use ``CharLeaf`` leaves and ``Ref`` s to each
         other (right-linear). Acyclic parts and small cycles come out Ref-free (counted runs of
         one class as ``Repeat``, one-state loops as stars); larger cycles become one rule per
         state, and so do large states reached from several others, so sizes stay linear in the
@@ -279,9 +279,9 @@ class CharDFA:
 
 
 def lower_utf8(expr: Expr) -> Expr:
-    """A character-level expression with each ``_Chars`` leaf replaced by its UTF-8 bytes (for
+    """A character-level expression with each ``CharLeaf`` leaf replaced by its UTF-8 bytes (for
     byte-level grammars such as number texts; JSON strings use ``jsonschema.lower_chars``)."""
-    if isinstance(expr, _Chars):
+    if isinstance(expr, CharLeaf):
         return utf8_expr(expr.chars)
     if isinstance(expr, Seq):
         return seq(*(lower_utf8(i) for i in expr.items))
@@ -382,7 +382,7 @@ def _hopcroft(trans: list[list[int]], accept: list[bool], k: int) -> list[int]:
 
 
 def _leaf_chars(expr: Expr) -> CharSet:
-    if isinstance(expr, _Chars):
+    if isinstance(expr, CharLeaf):
         return normalize((max(lo, a), min(hi, b)) for lo, hi in expr.chars for a, b in _VALID)
     assert isinstance(expr, Bytes)
     if expr.mask >> 128:
@@ -412,7 +412,7 @@ class _NFA(ThompsonNFA):
         )
 
     def leaf(self, expr: Expr, src: int, dst: int) -> None:
-        if isinstance(expr, (_Chars, Bytes)):
+        if isinstance(expr, (CharLeaf, Bytes)):
             chars = _leaf_chars(expr)
             if chars:
                 leaf = self.leaves.setdefault(chars, len(self.leaves))
@@ -628,10 +628,10 @@ def _sccs(nodes: list[int], succ: Callable[[int], Iterable[int]]) -> list[list[i
 
 
 def _counted(expr: Expr) -> tuple[Expr, int, int | None] | None:
-    """``expr`` as ``(leaf, min, max)`` when it is a run of one ``_Chars`` leaf."""
-    if isinstance(expr, _Chars):
+    """``expr`` as ``(leaf, min, max)`` when it is a run of one ``CharLeaf`` leaf."""
+    if isinstance(expr, CharLeaf):
         return expr, 1, 1
-    if isinstance(expr, Repeat) and isinstance(expr.item, _Chars):
+    if isinstance(expr, Repeat) and isinstance(expr.item, CharLeaf):
         return expr.item, expr.min, expr.max
     return None
 
@@ -679,7 +679,7 @@ class _Emitter:
             out = []
             for t, cs in groups.items():
                 chars = normalize(r for c in cs for r in dfa._classes[c])
-                out.append((_Chars(chars), t))
+                out.append((CharLeaf(chars), t))
                 indeg[t] = indeg.get(t, 0) + 1
             out.sort(key=lambda e: e[0].chars[0][0])  # type: ignore[attr-defined]
             self.edges[s] = out

@@ -52,8 +52,7 @@ from typing import Any
 from . import ir
 from .charsets import MAX_CODE_POINT, SURROGATES, utf8_expr
 from .errors import GrammarError
-from .grammar import Grammar
-from .ir import EMPTY, EPSILON, Bytes, Expr, Ref, alt, literal, seq, size, substitute
+from .ir import EMPTY, EPSILON, Bytes, Expr, GrammarIR, Ref, alt, literal, seq, size, substitute
 
 __all__ = [
     "FORMAT_TYPES",
@@ -113,8 +112,9 @@ class StructuralTagError(GrammarError):
 
 def grammar_from_structural_tag(
     spec: Any, *, whitespace: str | int = "dumps", strict: bool = True
-) -> Grammar:
-    """The grammar of a structural tag (a dict or JSON text; see the module docstring).
+) -> GrammarIR:
+    """The grammar of a structural tag (a dict or JSON text; see the module docstring), as IR
+    (``Grammar.from_structural_tag`` wraps it).
 
     ``whitespace`` and ``strict`` are the options of :meth:`Grammar.from_json_schema` for the
     ``json_schema`` formats (a format's ``max_whitespace_cnt`` makes it ``"flexible"`` with that
@@ -138,14 +138,15 @@ def grammar_from_structural_tag(
             raise StructuralTagError("a structural_tag needs a 'format' (or 'structures')", "$")
     else:
         body = converter.visit(spec, "$", ())
-    rules = {"root": body, **converter.rules}
-    return Grammar(rules, "root")
+    return GrammarIR({"root": body, **converter.rules}, "root")
 
 
-def with_reasoning(answer: Grammar, begin: str = "<think>", end: str = "</think>") -> Grammar:
+def with_reasoning(answer: GrammarIR, begin: str = "<think>", end: str = "</think>") -> GrammarIR:
     """A reasoning section, then a string of ``answer``: ``begin``, free text (valid UTF-8) that
     does not contain ``end``, ``end``, at most two blanks (space or newline), then the answer.
-    The answer's rules are copied in under fresh names."""
+    The answer's rules are copied in under fresh names. ``answer``: a :class:`GrammarIR` or a
+    :class:`~grammarlib.Grammar` (its ``rules`` and ``start`` are read); the result is IR, for
+    ``Grammar.from_ir``."""
     if not begin or not end:
         raise StructuralTagError("the reasoning delimiters must not be empty", "$reasoning")
     converter = _Converter("dumps", True)
@@ -153,7 +154,7 @@ def with_reasoning(answer: Grammar, begin: str = "<think>", end: str = "</think>
     thoughts = converter.free_text([], True, [end.encode()], "$reasoning")
     blanks = ir.repeat(ir.byte_set(b" \n"), 0, 2)
     body = seq(literal(begin), thoughts, literal(end), blanks, answer_start)
-    return Grammar({"root": body, **converter.rules}, "root")
+    return GrammarIR({"root": body, **converter.rules}, "root")
 
 
 # -- conversion ----------------------------------------------------------------------------------
@@ -248,16 +249,21 @@ class _Converter:
         return self.merge(g, "json")
 
     def _regex(self, fmt: dict, path: str, ends: tuple[bytes, ...]) -> Expr:
+        from .regex import regex_to_expr
+
         pattern = _string(fmt, "pattern", path, text=True)
         try:
-            g = Grammar.from_regex(pattern)
+            g = GrammarIR({"root": regex_to_expr(pattern)}, "root")
         except GrammarError as e:
             raise _placed(e, f"{path}.pattern") from e
         return self.merge(g, "regex")
 
     def _grammar(self, fmt: dict, path: str, ends: tuple[bytes, ...]) -> Expr:
+        from .gbnf import grammar_from_gbnf
+        from .lark_frontend import grammar_from_lark
+
         text = _string(fmt, "grammar", path, text=True)
-        parsers = [Grammar.from_gbnf, Grammar.from_lark]
+        parsers = [grammar_from_gbnf, grammar_from_lark]
         if not _looks_like_gbnf(text):
             parsers.reverse()
         try:
@@ -372,7 +378,7 @@ class _Converter:
 
     # -- building blocks --
 
-    def merge(self, g: Grammar, kind: str) -> Expr:
+    def merge(self, g: GrammarIR, kind: str) -> Expr:
         """Copy the rules of ``g`` in under fresh names; a reference to its start rule."""
         prefix = self.fresh(kind) + "_"
         mapping: dict[str, Expr] = {name: Ref(prefix + name) for name in g.rules}

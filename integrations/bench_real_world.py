@@ -78,7 +78,7 @@ from typing import Any
 
 import numpy as np
 
-from grammarlib.integrations import bench
+from grammarlib.integrations import bench_engines
 
 __all__ = [
     "CORPORA",
@@ -198,24 +198,26 @@ def _tokenizer(name: str) -> tuple[Any, list[bytes]]:
     if name not in _PRELOADED:
         import grammarlib as gl
 
-        hf = bench.load_tokenizer(name)
+        hf = bench_engines.load_tokenizer(name)
         _PRELOADED[name] = (hf, list(gl.TokenizerInfo.from_huggingface(hf).token_bytes))
     return _PRELOADED[name]
 
 
-def _make_engine(name: str, hf: Any, scratch: Path) -> bench._Engine:
+def _make_engine(name: str, hf: Any, scratch: Path) -> bench_engines.Engine:
     """The benchmark's adapter for ``name`` with each engine's default schema options."""
     if name == "grammarlib":
         from grammarlib import compiler
 
-        engine = bench._Grammarlib(hf, True, scratch)  # (the caches are managed per job here)
+        engine = bench_engines.GrammarlibEngine(
+            hf, True, scratch
+        )  # (the caches are managed per job here)
         compiler.vocab_index(engine.info)  # from the usual cache, before any job moves it
         return engine
     if name == "xgrammar":
-        return bench._XGrammar(hf, default_options=True)
+        return bench_engines.XGrammarEngine(hf, default_options=True)
     if name == "llguidance":
-        return bench._LLGuidance(hf, default_options=True)
-    raise ValueError(f"unknown engine {name!r}; use some of {bench.ENGINES}")
+        return bench_engines.LLGuidanceEngine(hf, default_options=True)
+    raise ValueError(f"unknown engine {name!r}; use some of {bench_engines.ENGINES}")
 
 
 def _forget_grammarlib(cache_dir: str) -> None:
@@ -258,7 +260,7 @@ def _allowed(bitmask: Any, vocab_size: int) -> np.ndarray:
     return np.flatnonzero(bits)
 
 
-def _stop_ids(engine: bench._Engine, eos: int) -> set[int]:
+def _stop_ids(engine: bench_engines.Engine, eos: int) -> set[int]:
     """The end-of-sequence token and the engine's other stop tokens (Llama 3: ``<|eot_id|>``)."""
     ids = {eos}
     info = getattr(engine, "info", None)  # grammarlib's and xgrammar's TokenizerInfo
@@ -270,8 +272,8 @@ def _stop_ids(engine: bench._Engine, eos: int) -> set[int]:
 
 
 def _walk(
-    engine: bench._Engine,
-    case: bench.Case,
+    engine: bench_engines.Engine,
+    case: bench_engines.Case,
     token_bytes: Sequence[bytes],
     closers: np.ndarray,
     eos: int,
@@ -346,10 +348,12 @@ def _is_utf8(data: bytes) -> bool:
     return True
 
 
-def _job(conn: Any, engine: bench._Engine, words: tuple[list[bytes], np.ndarray, int], job: dict):
+def _job(
+    conn: Any, engine: bench_engines.Engine, words: tuple[list[bytes], np.ndarray, int], job: dict
+):
     """Compile + first mask, then (when it compiled in time) the walk: two messages."""
     token_bytes, closers, eos = words
-    case = bench.Case(job["name"], job["schema"], ())
+    case = bench_engines.Case(job["name"], job["schema"], ())
     if engine.name == "grammarlib":
         _forget_grammarlib(job["cache_dir"])
     try:
@@ -561,7 +565,7 @@ def run(
     *,
     corpus_dir: str | os.PathLike[str] | None = None,
     limit: int | None = None,
-    engines: Sequence[str] = bench.ENGINES,
+    engines: Sequence[str] = bench_engines.ENGINES,
     tokenizer_name: str = "llama-bpe",
     time_limit_s: float = 10.0,
     walk_limit_s: float = 60.0,
@@ -573,8 +577,8 @@ def run(
     """Run the workload; None when no corpus is here (see :func:`format_tables` for the
     result's printed form). Engines that cannot be imported are listed under ``"skipped"``."""
     for name in engines:
-        if name not in bench.ENGINES:
-            raise ValueError(f"unknown engine {name!r}; use some of {bench.ENGINES}")
+        if name not in bench_engines.ENGINES:
+            raise ValueError(f"unknown engine {name!r}; use some of {bench_engines.ENGINES}")
     say = log or (lambda _msg: None)
     files, missing = corpus_files(corpus, corpus_dir)
     for line in missing:
@@ -606,7 +610,7 @@ def run(
         "tokens": tokens,
         "seed": seed,
         "limit": limit,
-        "versions": {name: bench._version(name) for name in engines},
+        "versions": {name: bench_engines.engine_version(name) for name in engines},
         "engines": [],
         "skipped": {},
         "restarts": {},
@@ -617,7 +621,7 @@ def run(
         say(f"({len(schemas) - len(readable)} schema files cannot be read; left out)")
     with (
         tempfile.TemporaryDirectory(prefix="grammarlib-bench-rw-") as tmp,
-        bench._grammarlib_cache_restored(),
+        bench_engines.grammarlib_cache_restored(),
     ):
         for name in engines:
             if name != "grammarlib" and importlib.util.find_spec(name) is None:
@@ -927,7 +931,9 @@ def main(argv: list[str] | None = None) -> int:
         "--corpus-dir", type=Path, help="a folder of schemas instead of the jsonschemabench one"
     )
     parser.add_argument("--limit", type=int, help="this many schemas, spread over the corpus")
-    parser.add_argument("--engines", default=",".join(bench.ENGINES), help="comma-separated")
+    parser.add_argument(
+        "--engines", default=",".join(bench_engines.ENGINES), help="comma-separated"
+    )
     parser.add_argument("--tokenizer", default="llama-bpe", help="vocabulary name (llama-bpe)")
     parser.add_argument("--time-limit-s", type=float, default=10.0, help="per compile + 1st mask")
     parser.add_argument("--walk-limit-s", type=float, default=60.0, help="per random walk")
@@ -942,9 +948,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.tokens < 1 or args.time_limit_s <= 0 or args.walk_limit_s <= 0:
         parser.error("--tokens, --time-limit-s and --walk-limit-s must be positive")
     engines = [e.strip() for e in args.engines.split(",") if e.strip()]
-    unknown = sorted(set(engines) - set(bench.ENGINES))
+    unknown = sorted(set(engines) - set(bench_engines.ENGINES))
     if unknown:
-        parser.error(f"unknown engines {unknown}; use some of {list(bench.ENGINES)}")
+        parser.error(f"unknown engines {unknown}; use some of {list(bench_engines.ENGINES)}")
     result = run(
         args.corpus,
         corpus_dir=args.corpus_dir,

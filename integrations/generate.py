@@ -258,7 +258,7 @@ def generate_result(
             raise TypeError("reasoning needs a constraint for the answer")
         delimiters = reasoning if isinstance(reasoning, tuple) else ("<think>", "</think>")
         answer = g.grammar if isinstance(g, CompiledGrammar) else g
-        g = with_reasoning(answer, *delimiters)
+        g = Grammar.from_ir(with_reasoning(answer, *delimiters))
     compiled: CompiledGrammar | None
     if isinstance(g, CompiledGrammar):
         if g.tokenizer_info is None or g.tokenizer_info.fingerprint != info.fingerprint:

@@ -26,6 +26,7 @@ from transformers import LogitsProcessor, LogitsProcessorList
 
 from grammarlib.compiler import CompiledGrammar
 from grammarlib.compiler import compile as compile_grammar
+from grammarlib.grammar import Grammar
 from grammarlib.masks.bitmask import apply_token_bitmask, bitmask_width, bool_to_bits
 from grammarlib.matcher import GrammarMatcher
 from grammarlib.structural_tag import with_reasoning
@@ -117,7 +118,9 @@ class GrammarLogitsProcessor(LogitsProcessor):
         if reasoning:
             self.reasoning = reasoning if isinstance(reasoning, tuple) else ("<think>", "</think>")
             grammars = tuple(
-                compile_grammar(with_reasoning(g.grammar, *self.reasoning), g.tokenizer_info)
+                compile_grammar(
+                    Grammar.from_ir(with_reasoning(g.grammar, *self.reasoning)), g.tokenizer_info
+                )
                 for g in grammars
             )
         if reasoning_budget is not None and (self.reasoning is None or reasoning_budget < 0):

@@ -158,12 +158,14 @@ class Runner:
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                grammar = schema_to_grammar(
-                    group["schema"],
-                    formats=False,
-                    registry=self.registry,
-                    property_order=self.property_order,
-                    draft=self.draft,
+                grammar = gl.Grammar.from_ir(
+                    schema_to_grammar(
+                        group["schema"],
+                        formats=False,
+                        registry=self.registry,
+                        property_order=self.property_order,
+                        draft=self.draft,
+                    )
                 )
                 compiled = gl.compile(grammar, self.info)
         except (GrammarError, RecursionError) as e:

@@ -59,7 +59,9 @@ def test_grammar_is_a_grammar_with_all_rules():
     assert list(g.rules) == ["root", "item", "unused"]
     assert g.rules["root"] == plus(Ref("item"))
     assert g.rules["item"] == byte_range(ord("0"), ord("9"))
-    assert g == grammar_from_gbnf('root ::= item+\nitem ::= [0-9]\nunused ::= "u"')
+    value = grammar_from_gbnf('root ::= item+\nitem ::= [0-9]\nunused ::= "u"')
+    assert g == Grammar.from_ir(value)
+    assert (value.rules, value.start) == (g.rules, g.start)
 
 
 def test_start_argument():
@@ -94,10 +96,13 @@ def test_empty_alternatives():
 
 def test_positions():
     text = '# header\nroot ::= a\n\n  a ::= "x" |\n   "y"\nb ::= a'
-    g = grammar_from_gbnf(text)
+    value = grammar_from_gbnf(text)
+    assert value.positions == {"root": (2, 1), "a": (4, 3), "b": (6, 1)}
+    g = Grammar.from_ir(value)
     assert g.position("root") == (2, 1)
     assert g.position("a") == (4, 3)
     assert g.position("b") == (6, 1)
+    assert g.positions == value.positions
 
 
 # -- escapes and characters -----------------------------------------------------------------

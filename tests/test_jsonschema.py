@@ -439,7 +439,7 @@ def test_many_optional_properties_stay_small() -> None:
 @cache
 def _compiled_any(schema_text: str) -> gl.CompiledGrammar:
     g = schema_to_grammar(json.loads(schema_text), property_order="any")
-    return gl.compile(g)
+    return gl.compile(gl.Grammar.from_ir(g))
 
 
 def check_exact(schema: Any, v: Any) -> None:
@@ -661,8 +661,8 @@ def test_property_order_schema_and_any() -> None:
 
 def test_format_is_an_annotation_when_formats_off() -> None:
     schema = {"type": "string", "format": "date"}
-    on = gl.compile(schema_to_grammar(schema))
-    off = gl.compile(schema_to_grammar(schema, formats=False))
+    on = gl.compile(gl.Grammar.from_ir(schema_to_grammar(schema)))
+    off = gl.compile(gl.Grammar.from_ir(schema_to_grammar(schema, formats=False)))
     for cg, want in ((on, False), (off, True)):
         m = cg.matcher()
         assert (m.accept_string('"2023-02-29"') and m.can_terminate()) == want
@@ -678,7 +678,7 @@ def test_remote_registry() -> None:
     )
     registry = Registry().with_resource("http://example.test/int.json", remote)
     schema = {"items": {"$ref": "http://example.test/int.json"}}
-    cg = gl.compile(schema_to_grammar(schema, registry=registry))
+    cg = gl.compile(gl.Grammar.from_ir(schema_to_grammar(schema, registry=registry)))
     for text, want in (("[1,2]", True), ('["a"]', False)):
         m = cg.matcher()
         assert (m.accept_string(text) and m.can_terminate()) == want

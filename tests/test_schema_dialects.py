@@ -294,3 +294,22 @@ def test_the_same_schema_twice_is_one_compiled_grammar() -> None:
     with pytest.warns(UserWarning):
         other = gl.Grammar.from_json_schema(schema, whitespace="compact")
     assert other is not first
+
+
+def test_draft4_integers_have_no_fraction_part() -> None:
+    """Draft-04 defines an integer as a number without a fraction part (``2.0`` is not one);
+    later drafts compare values (``2.0`` is). An integral ``enum`` value without a type may be
+    written either way in every draft."""
+    schema = {
+        "type": "object",
+        "properties": {
+            "v": {"type": "integer", "enum": [2]},
+            "n": {"type": "integer", "minimum": 0},
+            "e": {"enum": [3]},
+        },
+    }
+    for draft, fraction in (("draft-04", False), ("draft-06", True), ("2020-12", True)):
+        m = gl.compile(gl.Grammar.from_json_schema(schema, draft=draft)).matcher()
+        assert m.copy().accept_string('{"v": 2.0') is fraction, draft
+        assert m.copy().accept_string('{"n": 5.0') is fraction, draft
+        assert m.copy().accept_string('{"v": 2, "n": 5, "e": 3.0}'), draft

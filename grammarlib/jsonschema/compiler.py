@@ -6,9 +6,8 @@ import json
 from typing import Any
 
 from ..errors import SchemaError
-from ..grammar import Grammar
-from ..ir import EMPTY, Expr
-from .dialects import check_shape, detect_draft, to_draft202012, translated_metaschemas
+from ..ir import EMPTY, Expr, GrammarIR
+from .dialects import DRAFT4, check_shape, detect_draft, to_draft202012, translated_metaschemas
 from .emit import Emitter
 from .lexical import NUMBER_DIGITS, Syntax
 from .normal_form import Subschema
@@ -27,8 +26,9 @@ def schema_to_grammar(
     escapes: str = "dumps",
     draft: str | None = None,
     number_digits: int | None = NUMBER_DIGITS,
-) -> Grammar:
-    """The grammar of the JSON texts valid under ``schema`` (a dict, bool or JSON text).
+) -> GrammarIR:
+    """The grammar of the JSON texts valid under ``schema`` (a dict, bool or JSON text), as IR
+    (``Grammar.from_json_schema`` wraps it, and caches).
 
     ``draft``: the draft to read a schema that has no ``$schema`` in (a meta-schema URI or a
     name: ``"draft-04"``, ``"draft-06"``, ``"draft-07"``, ``"2019-09"``, ``"2020-12"``); by
@@ -53,7 +53,7 @@ def schema_to_grammar(
     draft = detect_draft(schema, default=draft)
     check_shape(schema, draft)
     schema = to_draft202012(schema, draft)
-    syntax = Syntax(whitespace, escapes, number_digits)
+    syntax = Syntax(whitespace, escapes, number_digits, integer_fraction=draft != DRAFT4)
     return SchemaCompiler(schema, syntax, strict, formats, registry, property_order).grammar()
 
 
@@ -103,10 +103,10 @@ class SchemaCompiler(Emitter):
         self.pattern_dfas: dict[str, Any] = {}
         self.synthetic: list[Any] = []
 
-    def grammar(self) -> Grammar:
+    def grammar(self) -> GrammarIR:
         body = self.schema(Subschema(self.root, self.resolver, "#"))
         if body == EMPTY:
             why = "; ".join(dict.fromkeys(self.reasons)) or "no JSON value satisfies it"
             raise SchemaError(f"schema is unsatisfiable: {why}")
         self.rules["start"] = body
-        return Grammar(self.rules, "start", distinct_keys=True)
+        return GrammarIR(self.rules, "start", distinct_keys=True)

@@ -221,10 +221,14 @@ class Emitter(NormalForm):
         ]
         if not kept:
             return self.empty(f"no 'enum'/'const' value satisfies the other keywords at {f.where}")
-        return alt(*(self.render(v) for v in kept))
+        # Draft-04 integers have no fraction part: where the type is integer (a multiple of 1),
+        # an integral value is written without one.
+        fraction = self.syntax.integer_fraction or Decimal(1) not in f.multiples_of
+        return alt(*(self.render(v, fraction) for v in kept))
 
-    def render(self, v: Any) -> Expr:
-        """A JSON value as text: json.dumps tokens with the whitespace policy and any escapes."""
+    def render(self, v: Any, fraction: bool = True) -> Expr:
+        """A JSON value as text: json.dumps tokens with the whitespace policy and any escapes;
+        ``fraction``: an integral number may also be written with ``.0``."""
         if v is None:
             return literal("null")
         if v is True or v is False:
@@ -233,7 +237,7 @@ class Emitter(NormalForm):
             raise SchemaError(f"non-finite number {v!r} in a schema")
         if isinstance(v, int) or (isinstance(v, float) and v.is_integer()):
             n = int(v)
-            return seq(integer_range(n, n), ZERO_FRACTION)
+            return seq(integer_range(n, n), ZERO_FRACTION if fraction else EPSILON)
         if isinstance(v, float):
             return literal(json.dumps(v))
         if isinstance(v, str):
@@ -341,7 +345,8 @@ class Emitter(NormalForm):
                 if ilo is not None and ihi is not None and ilo > ihi:
                     continue
                 digits = self.syntax.number_digits
-                parts.append(seq(integer_range(ilo, ihi, digits), ZERO_FRACTION))
+                fraction = ZERO_FRACTION if self.syntax.integer_fraction else EPSILON
+                parts.append(seq(integer_range(ilo, ihi, digits), fraction))
             elif a is None and b is None and exponent:
                 parts.append(json_number(self.syntax.number_digits))
             else:

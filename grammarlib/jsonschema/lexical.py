@@ -79,6 +79,9 @@ class Syntax:
     whitespace: str | int = "dumps"
     escapes: str = "dumps"
     number_digits: int | None = NUMBER_DIGITS
+    integer_fraction: bool = True
+    """Whether an integer may be written with a zero fraction (``2.0``): yes from draft-06 on
+    (integers are values); draft-04 defines an integer as a number without a fraction part."""
     after: Expr = field(init=False, repr=False, compare=False)  # after ',' and ':'
     inner: Expr = field(init=False, repr=False, compare=False)  # elsewhere between tokens
 
