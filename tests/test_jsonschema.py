@@ -753,3 +753,13 @@ def test_numbers_without_bounds_have_at_most_20_digits_by_default() -> None:
     unlimited = gl.compile(gl.Grammar.from_json_schema({"type": "integer"}, number_digits=None))
     m = unlimited.matcher()
     assert m.accept_string("9" * 50) and m.can_terminate()
+
+
+def test_objects_with_thousands_of_properties_compile() -> None:
+    """Object bodies are built member by member without recursion (a 1,500-property object once
+    ran past Python's recursion limit)."""
+    names = [f"p{i}" for i in range(1500)]
+    schema = {"type": "object", "properties": {n: {"type": "integer"} for n in names}}
+    m = gl.compile(gl.Grammar.from_json_schema(schema)).matcher()
+    assert m.accept_string('{"p3": 1, "p1400": 2}') and m.can_terminate()
+    assert not m.copy().accept_string(', "p3"')  # declared order: p3 cannot come again

@@ -669,27 +669,38 @@ class Emitter(NormalForm):
             def extras(c: int, started: bool, got: int) -> Expr:
                 return self.members_any(shape._replace(members=[]), (c, started, got))
 
-        def body(i: int, c: int, started: bool, got: int) -> Expr:
-            key = (i, c, started, got)
-            if key in memo:
-                return memo[key]
-            if i == n:
-                result = extras(c, started, got)
-            else:
-                req, alts = members[i]
+        # States (members counted, one written, witnesses met) reachable before member i, then
+        # the bodies from the last member back to the first: no recursion, so objects with
+        # hundreds of properties are fine.
+        reachable: list[list[tuple[int, bool, int]]] = [[(0, False, 0)]]
+        for i in range(n):
+            req, alts = members[i]
+            found: dict[tuple[int, bool, int], None] = {}
+            for c, started, got in reachable[i]:
                 nxt = c + 1 if hi is not None else min(c + 1, cap)
-                parts = []
                 if hi is None or nxt <= hi:
-                    for w, m in alts:
-                        after = body(i + 1, nxt, True, got | w)
-                        parts.append(seq(comma if started else EPSILON, m, after))
+                    for w, _ in alts:
+                        found[(nxt, True, got | w)] = None
                 if not req:
-                    parts.append(body(i + 1, c, started, got))
-                result = alt(*parts)
-            memo[key] = result = self.share(result)
-            return result
-
-        return body(0, 0, False, 0)
+                    found[(c, started, got)] = None
+            reachable.append(list(found))
+        for i in range(n, -1, -1):
+            for c, started, got in reachable[i]:
+                if i == n:
+                    result = extras(c, started, got)
+                else:
+                    req, alts = members[i]
+                    nxt = c + 1 if hi is not None else min(c + 1, cap)
+                    parts = []
+                    if hi is None or nxt <= hi:
+                        for w, m in alts:
+                            after = memo[(i + 1, nxt, True, got | w)]
+                            parts.append(seq(comma if started else EPSILON, m, after))
+                    if not req:
+                        parts.append(memo[(i + 1, c, started, got)])
+                    result = alt(*parts)
+                memo[(i, c, started, got)] = self.share(result)
+        return memo[(0, 0, False, 0)]
 
     def members_any(self, shape: _ObjectBody, start: tuple[int, bool, int] = (0, False, 0)) -> Expr:
         """Object bodies: the named members (the required ones always) and extra members in
