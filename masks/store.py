@@ -277,8 +277,11 @@ class MaskStore:
         narrow = all(b.bit_count() <= NARROW_BYTES for b in next_bytes)
         if not narrow:  # first filter: the first byte must be one the frame can consume
             first_ok = np.stack([_byte_mask_array(b) for b in next_bytes])
-        for t in range(self._whole) if tier is None or tier == self._whole else (tier,):
-            positions, lengths, matrix, byte_start = index.tier_arrays(*self._tiers[t])
+        # All tokens (a classification of its own, or the narrow frames' single part) go in one
+        # pass over the whole vocabulary; otherwise one tier.
+        whole = tier is None or tier == self._whole
+        for low, high in [(0, index.max_length)] if whole else [self._tiers[tier]]:
+            positions, lengths, matrix, byte_start = index.tier_arrays(low, high)
             if narrow:
                 # Rows are sorted by first byte: take the ranges of the allowed bytes only.
                 spans = [
