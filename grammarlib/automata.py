@@ -38,7 +38,6 @@ from .ir import (
     repeat,
     rule_refs,
 )
-from .thompson import ThompsonNFA as ThompsonNFA  # it was defined here; grammarlib.thompson now
 
 DEFAULT_MAX_STATES = 200_000
 
@@ -652,14 +651,3 @@ class _Digests:
 
 def _hash(text: str) -> str:
     return hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
-
-
-def build_automaton(
-    rules: Mapping[str, Expr],
-    start: str,
-    max_states: int = DEFAULT_MAX_STATES,
-    *,
-    inline: Iterable[str] = (),
-) -> Automaton:
-    """The (lazy) automaton of normalised ``rules`` (see :mod:`grammarlib.normalize`)."""
-    return Automaton(rules, start, inline=inline, max_states=max_states)

@@ -163,3 +163,20 @@ def test_repeat_simplifications_keep_the_language() -> None:
                 assert (got.accept_bytes(s) and got.can_terminate()) == (
                     want.accept_bytes(s) and want.can_terminate()
                 ), (inner, low, high, s)
+
+
+def test_closures_by_expression_equal_the_work_list_closure() -> None:
+    """The automaton closes a term through memoised per-expression closures; the plain work-list
+    closure (its fallback for very deep expressions) must give the same terms everywhere."""
+    sources = [
+        gl.Grammar.from_regex(r"(a|b?c*){2,4}(d|e{0,3})f?"),
+        gl.Grammar.from_lark('start: "(" start ")" start | "x"~1..3 | a\na: "y"?'),
+        gl.Grammar.from_json_schema({"type": "array", "items": {"enum": ["a", 1, None]}}),
+    ]
+    for g in sources:
+        automaton = gl.compile(g).automaton
+        for frame in range(automaton.explore()):
+            for term in automaton.frame_terms[frame]:
+                for cut in range(len(term) + 1):
+                    rest = term[cut:]
+                    assert automaton._close(rest) == automaton._close_iteratively(rest), rest
