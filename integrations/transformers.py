@@ -18,6 +18,7 @@ import math
 import sys
 import weakref
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -27,11 +28,12 @@ from transformers import LogitsProcessor, LogitsProcessorList
 from grammarlib.compiler import CompiledGrammar
 from grammarlib.compiler import compile as compile_grammar
 from grammarlib.grammar import Grammar
+from grammarlib.ir import GrammarIR, Ref, literal, seq
 from grammarlib.masks.bitmask import apply_token_bitmask, bitmask_width, bool_to_bits
 from grammarlib.matcher import GrammarMatcher
 from grammarlib.structural_tag import with_reasoning
 
-__all__ = ["GrammarLogitsProcessor"]
+__all__ = ["GrammarLogitsProcessor", "HealedPrompts", "heal_prompts"]
 
 _LIST_CALL = LogitsProcessorList.__call__.__code__
 
@@ -430,6 +432,72 @@ class GrammarLogitsProcessor(LogitsProcessor):
             allowed[[i for i in ids if i < vocab]] = True
             row = self._finished_rows[grammar] = bool_to_bits(allowed)
         return row
+
+
+@dataclass(frozen=True)
+class HealedPrompts:
+    """What :func:`heal_prompts` returns: the prompts to pass to ``generate()`` (their last
+    token taken back), one grammar per row for :class:`GrammarLogitsProcessor`, and per row the
+    bytes taken back, which every output then starts with (drop them from the decoded text)."""
+
+    input_ids: torch.Tensor
+    attention_mask: torch.Tensor | None
+    grammars: tuple[CompiledGrammar, ...]
+    healed: tuple[bytes, ...]
+
+
+# Bytes a JSON text's key scanner reads as structure: a token with one is not taken back in
+# front of a grammar whose objects must not repeat keys (the scanner reads the whole output).
+_STRUCTURAL = frozenset(b'"{}[],:\\')
+
+
+def heal_prompts(
+    compiled: CompiledGrammar | Sequence[CompiledGrammar],
+    input_ids: torch.Tensor,
+    attention_mask: torch.Tensor | None = None,
+) -> HealedPrompts:
+    """Token healing for ``model.generate()``: a prompt that ends in the middle of what would be
+    one token (``"The capital is Par"``, a trailing space) makes the model continue from an odd
+    token boundary. This takes each row's last prompt token back and puts its bytes in front of
+    the row's grammar, so the first generated tokens spell them again, exactly, in whatever
+    tokens the model prefers (``"Par"`` + ``"is"`` may become ``"Paris"``).
+
+    ``compiled``: one grammar for every row or one per row, compiled with the model's tokenizer;
+    ``input_ids`` (and ``attention_mask``) as for ``generate()``, left-padded. Rows are healed
+    together, as one column of the batch is removed: when some row cannot be (its prompt is a
+    single token, its last token is a special one, or for a JSON Schema grammar the token
+    holds JSON punctuation), nothing is taken back and the prompts come back unchanged.
+    """
+    rows = input_ids.shape[0]
+    grammars = (compiled,) * rows if isinstance(compiled, CompiledGrammar) else tuple(compiled)
+    if len(grammars) != rows:
+        raise ValueError(f"{len(grammars)} grammars for {rows} rows: give one, or one per row")
+    unchanged = HealedPrompts(input_ids, attention_mask, grammars, (b"",) * rows)
+    if input_ids.dim() != 2 or input_ids.shape[1] < 2:
+        return unchanged
+    taken: list[bytes] = []
+    for row, (g, token) in enumerate(zip(grammars, input_ids[:, -1].tolist(), strict=True)):
+        info = g.tokenizer_info
+        if info is None:
+            raise ValueError(f"grammar {row} has no tokenizer: compile it with the model's")
+        real = attention_mask is None or bool(attention_mask[row, -2])
+        data = info.token_bytes[token] if 0 <= token < len(info.token_bytes) else b""
+        if not real or token in info.special_ids or not data:
+            return unchanged
+        if g.grammar.distinct_keys and _STRUCTURAL & set(data):
+            return unchanged
+        taken.append(data)
+    healed = []
+    for g, data in zip(grammars, taken, strict=True):
+        rules = dict(g.grammar.rules)
+        start = f"{g.grammar.start}__healed"
+        while start in rules:
+            start += "_"
+        rules[start] = seq(literal(data), Ref(g.grammar.start))
+        value = GrammarIR(rules, start, g.grammar.positions, g.grammar.distinct_keys)
+        healed.append(compile_grammar(Grammar.from_ir(value), g.tokenizer_info))
+    mask = attention_mask[:, :-1] if attention_mask is not None else None
+    return HealedPrompts(input_ids[:, :-1], mask, tuple(healed), tuple(taken))
 
 
 def _calling_list() -> LogitsProcessorList | None:

@@ -485,3 +485,46 @@ def test_cuda_generate(tok, info):
     for data, finished in generated(out.cpu(), enc, info):
         assert finished
         jsonschema.validate(json.loads(data), SCHEMA)
+
+
+# ------------------------------------------------------------------------------ token healing
+
+
+def test_heal_prompts_takes_the_last_token_back_and_respells_it(model, tok, info):
+    """Prompts that end mid-word: each row's last token is taken back and its grammar starts
+    with those bytes, so the output spells them again (in any tokens: " Par" + "is" may come
+    as " Paris") and then a string of the language, which continues the original prompt."""
+    from grammarlib.integrations.transformers import heal_prompts
+
+    choices = gl.compile(gl.Grammar.from_choices(["is", "ma", "adise"]), info)
+    enc = encode(tok, ["The capital of France is Par", "A city in Italy: Par"])
+    prompt_bytes = [tok.convert_ids_to_tokens(int(ids[-1])) for ids in enc["input_ids"]]
+    healed = heal_prompts(choices, enc["input_ids"], enc["attention_mask"])
+    assert healed.input_ids.shape[1] == enc["input_ids"].shape[1] - 1
+    assert healed.attention_mask.shape == healed.input_ids.shape
+    assert all(h.endswith(b"Par") for h in healed.healed), (healed.healed, prompt_bytes)
+    proc = GrammarLogitsProcessor(healed.grammars)
+    out = model.generate(
+        input_ids=healed.input_ids,
+        attention_mask=healed.attention_mask,
+        logits_processor=[proc],
+        max_new_tokens=12,
+        do_sample=False,
+    )
+    for row, (text, finished) in enumerate(generated(out, {"input_ids": healed.input_ids}, info)):
+        assert text.startswith(healed.healed[row])
+        rest = text[len(healed.healed[row]) :]
+        assert_in_language(choices, rest, finished)  # the language continues the prompt
+
+
+def test_heal_prompts_leaves_prompts_it_cannot_heal(tok, info):
+    from grammarlib.integrations.transformers import heal_prompts
+
+    schema = gl.compile(gl.Grammar.from_json_schema(SCHEMA), info)
+    enc = encode(tok, ['Answer: {"'])  # the last token is JSON punctuation
+    healed = heal_prompts(schema, enc["input_ids"], enc["attention_mask"])
+    assert healed.input_ids is enc["input_ids"] and healed.healed == (b"",)
+    single = encode(tok, ["Hi"])
+    assert heal_prompts(schema, single["input_ids"]).healed == (b"",)
+    with pytest.raises(ValueError, match="grammars for 1 rows"):
+        heal_prompts([schema, schema], enc["input_ids"])
