@@ -126,9 +126,10 @@ def ensure_default_model(*, quiet: bool = False) -> Path:
             step("2/4 reading the GGUF file, converting the tokenizer (262,144 tokens)")
             tokenizer = AutoTokenizer.from_pretrained(str(staging), gguf_file=gguf.name)
             step("3/4 dequantising the weights to float32")
-            model = AutoModelForCausalLM.from_pretrained(
-                str(staging), gguf_file=gguf.name, dtype=torch.float32
-            )
+            with _no_tensor_progress_bar():
+                model = AutoModelForCausalLM.from_pretrained(
+                    str(staging), gguf_file=gguf.name, dtype=torch.float32
+                )
         # The weights are plain float32 now; transformers still marks the model as a GGUF
         # quantisation and refuses to save it unless the marker goes.
         model.hf_quantizer = None
@@ -173,6 +174,31 @@ def _gguf_read_once() -> Iterator[None]:
     finally:
         gguf.GGUFReader = original  # type: ignore[misc]
         readers.clear()
+
+
+@contextlib.contextmanager
+def _no_tensor_progress_bar() -> Iterator[None]:
+    """transformers' GGUF loader draws its own tqdm bar over the tensors, ignoring its progress
+    bar setting; our step lines already say what is happening, so the loader gets a plain
+    iteration while the weights load."""
+    try:
+        from transformers import modeling_gguf_pytorch_utils as loader
+    except ImportError:  # pragma: no cover - another transformers layout: leave it as it is
+        yield
+        return
+    original = getattr(loader, "tqdm", None)
+    if original is None:  # pragma: no cover
+        yield
+        return
+
+    def plain(iterable: Any = None, *args: Any, **kwargs: Any) -> Any:
+        return iterable
+
+    loader.tqdm = plain
+    try:
+        yield
+    finally:
+        loader.tqdm = original
 
 
 def _require(module: str, purpose: str) -> None:

@@ -424,6 +424,21 @@ def test_the_conversion_parses_the_gguf_once(tmp_path: Any, monkeypatch: Any) ->
     assert gguf.GGUFReader(path) is not first
 
 
+def test_the_conversion_draws_no_tensor_progress_bar(capsys: Any) -> None:
+    """transformers' GGUF loader iterates the tensors in a tqdm bar of its own (ignoring its
+    progress-bar setting); during the conversion it gets a plain iteration, restored after."""
+    pytest.importorskip("gguf")
+    from transformers import modeling_gguf_pytorch_utils as loader
+
+    from grammarlib.integrations import models
+
+    original = loader.tqdm
+    with models._no_tensor_progress_bar():
+        items = list(loader.tqdm(range(3), desc="Converting and de-quantizing GGUF tensors..."))
+    assert items == [0, 1, 2] and loader.tqdm is original
+    assert "Converting" not in capsys.readouterr().err
+
+
 def test_cli_reports_model_errors_without_a_traceback(tmp_path: Any, capsys: Any) -> None:
     bad = tmp_path / "broken.gguf"
     bad.write_bytes(b"not a gguf file")
