@@ -530,33 +530,44 @@ def test_heal_prompts_leaves_prompts_it_cannot_heal(tok, info):
         heal_prompts([schema, schema], enc["input_ids"])
 
 
+HEALING_CASES = [
+    # (prompt, what follows it, the grammar's language): cut inside a word, after a space, and
+    # after a character that byte-level vocabularies split into several tokens (inside UTF-8).
+    ("The capital of France is Par", "is", ["is", "ma"]),
+    ("The capital of France is ", "Paris", ["Paris", "Lyon"]),
+    ("The clef 𝄞", " is old", [" is old", " is new"]),
+]
+
+
 @pytest.mark.parametrize("vocab", ["llama-bpe", "llama-spm", "qwen2"])
-def test_healed_grammar_accepts_the_tokens_of_the_whole_text(vocab):
+@pytest.mark.parametrize("case", range(len(HEALING_CASES)))
+def test_healed_grammar_accepts_the_tokens_of_the_whole_text(vocab, case):
     """On real BPE and SentencePiece vocabularies: with the prompt's last token taken back, the
     healed grammar accepts the tokens the tokenizer gives the whole text (prompt + answer) past
-    the shortened prompt, where a token crosses the old boundary (" Par" + "is" -> " Paris"),
-    and its masks allow exactly such tokens."""
+    the shortened prompt, also where a token crosses the old boundary (" Par" + "is" ->
+    " Paris"), and its masks allow exactly those tokens at every step."""
     from transformers import AutoTokenizer
 
     from grammarlib.integrations.transformers import heal_prompts
     from grammarlib.masks import assets
     from grammarlib.masks.bitmask import bits_to_bool
 
+    prompt, answer, language = HEALING_CASES[case]
     hf = AutoTokenizer.from_pretrained(str(assets.tokenizer_json_dir(vocab)))
     info = gl.TokenizerInfo.from_huggingface(hf)
-    answer = gl.compile(gl.Grammar.from_choices(["is", "ma"]), info)
-    prompt, whole = "The capital of France is Par", "The capital of France is Paris"
+    compiled = gl.compile(gl.Grammar.from_choices(language), info)
     prompt_ids = hf(prompt, add_special_tokens=False, return_tensors="pt")["input_ids"]
-    whole_ids = hf(whole, add_special_tokens=False)["input_ids"]
-    healed = heal_prompts(answer, prompt_ids)
+    whole_ids = hf(prompt + answer, add_special_tokens=False)["input_ids"]
+    healed = heal_prompts(compiled, prompt_ids)
     kept = healed.input_ids[0].tolist()
+    assert len(kept) == prompt_ids.shape[1] - 1
     assert whole_ids[: len(kept)] == kept  # the shortened prompt is a prefix of the whole text
     rest = whole_ids[len(kept) :]
-    assert info.token_bytes[rest[0]].startswith(healed.healed[0])  # crosses the old boundary
+    assert b"".join(info.token_bytes[t] for t in rest) == healed.healed[0] + answer.encode()
     m = healed.grammars[0].matcher()
     bitmask = gl.allocate_token_bitmask(1, info.vocab_size)
     for token in rest:
         m.fill_next_token_bitmask(bitmask)
-        assert bits_to_bool(bitmask[0], info.vocab_size)[token]
+        assert bits_to_bool(bitmask[0], info.vocab_size)[token], (vocab, case, token)
         assert m.accept_token(token)
     assert m.can_terminate()
