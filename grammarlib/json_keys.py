@@ -21,6 +21,7 @@ A :data:`Keys` value is an immutable tuple ``(mode, escaped, key_bytes, stack)``
 from __future__ import annotations
 
 import bisect
+import collections
 import functools
 import json
 import threading
@@ -205,18 +206,37 @@ class VocabularyTables:
         marked = [i for i, b in enumerate(token_bytes) if 0x22 in b or 0x2C in b]
         self.marked_ids = np.asarray(marked, dtype=np.int64)
 
+    def ids_with_bytes(self, data: bytes) -> tuple[int, ...]:
+        """The ids of the tokens whose bytes are ``data`` (usually one; SentencePiece byte
+        fallbacks repeat single bytes)."""
+        if not data:
+            return ()
+        repeated = self._repeated.get(data)
+        if repeated is not None:
+            return repeated
+        token = self._last_id.get(data)
+        return () if token is None else (token,)
+
     @functools.cached_property
-    def ids_of(self) -> dict[bytes, list[int]]:
-        """Token ids by their bytes."""
+    def _last_id(self) -> dict[bytes, int]:
+        # Built at C speed (a dict of lists over a 262k vocabulary took half a second); the
+        # few bytes that several tokens share are listed in ``_repeated``.
+        return dict(zip(self.token_bytes, range(len(self.token_bytes)), strict=True))
+
+    @functools.cached_property
+    def _repeated(self) -> dict[bytes, tuple[int, ...]]:
+        if len(self._last_id) == len(self.token_bytes):
+            return {}
+        shared = {b for b, n in collections.Counter(self.token_bytes).items() if n > 1}
         out: dict[bytes, list[int]] = {}
-        for i, b in enumerate(self.token_bytes):
-            if b:
-                out.setdefault(b, []).append(i)
-        return out
+        for i in [i for i, b in enumerate(self.token_bytes) if b in shared]:
+            out.setdefault(self.token_bytes[i], []).append(i)
+        return {b: tuple(ids) for b, ids in out.items()}
 
     @functools.cached_property
     def sorted_bytes(self) -> list[bytes]:
-        return sorted(self.ids_of)
+        """The distinct non-empty token bytes, sorted."""
+        return sorted(b for b in self._last_id if b)
 
     def is_token_prefix(self, data: bytes) -> bool:
         """Whether some token starts with ``data``."""
@@ -470,7 +490,7 @@ class KeyChecker:
             out = set()
             for key in keys[3][-1][0]:
                 for data in continuations(key, keys[2], self._is_token_prefix) or ():
-                    out.update(self.vocabulary.ids_of.get(data, ()))
+                    out.update(self.vocabulary.ids_with_bytes(data))
             if len(self._continuations) >= _MAX_CACHED:
                 self._continuations.clear()
             self._continuations[memo] = out

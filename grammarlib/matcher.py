@@ -224,10 +224,10 @@ class GrammarMatcher:
         if self._state[1]:
             stops = sorted(tokenizer.stop_token_ids)
             return stops[0] if stops else None
-        ids = json_keys.vocabulary_tables(tokenizer.fingerprint, tokenizer.token_bytes).ids_of
+        tables = json_keys.vocabulary_tables(tokenizer.fingerprint, tokenizer.token_bytes)
         completion = self.shortest_completion()
         for end in range(len(completion), 0, -1):
-            for token in ids.get(completion[:end], ()):
+            for token in tables.ids_with_bytes(completion[:end]):
                 if token not in tokenizer.special_ids and self.copy().accept_token(token):
                     return token
         return None

@@ -514,7 +514,7 @@ def _healing_row(
     tables = json_keys.vocabulary_tables(info.fingerprint, info.token_bytes)
     allowed = np.zeros(info.vocab_size, dtype=bool)
     for end in range(1, len(remaining) + 1):
-        for t in tables.ids_of.get(remaining[:end], ()):
+        for t in tables.ids_with_bytes(remaining[:end]):
             allowed[t] = True
     first = matcher.next_bytes()
     words = tables.sorted_bytes
@@ -527,7 +527,7 @@ def _healing_row(
             and after.accept_bytes(data[len(remaining) :])
             and after.min_completion_bytes() + 1 <= left - 1
         ):
-            for t in tables.ids_of[data]:
+            for t in tables.ids_with_bytes(data):
                 allowed[t] = True
         i += 1
     for t in (*info.special_ids, *info.stop_token_ids):

@@ -214,3 +214,17 @@ def test_masks_equal_brute_force_on_random_walks() -> None:
             token = rng.choice(shaped if shaped and rng.random() < 0.7 else choices)
             assert m.accept_token(token)
     assert states >= 60 and keyed >= 20
+
+
+def test_vocabulary_tables_find_tokens_by_bytes() -> None:
+    """Ids by bytes (several tokens may share bytes: SentencePiece byte fallbacks), never the
+    empty special tokens; the sorted distinct bytes for prefix searches."""
+    from grammarlib.json_keys import VocabularyTables
+
+    vocab = [b"", b"a", b"ab", b"a", b"", b'"', b"b", b"a"]
+    tables = VocabularyTables(vocab)
+    assert tables.ids_with_bytes(b"a") == (1, 3, 7)
+    assert tables.ids_with_bytes(b"ab") == (2,) and tables.ids_with_bytes(b"zz") == ()
+    assert tables.ids_with_bytes(b"") == ()
+    assert tables.sorted_bytes == [b'"', b"a", b"ab", b"b"]
+    assert tables.is_token_prefix(b"a") and not tables.is_token_prefix(b"ba")
