@@ -25,7 +25,11 @@ def exact_validator(schema: Any, *, registry: Any = None) -> Any:
     root = json.loads(text, parse_float=exact_number)
     cls = jsonschema.validators.validator_for({"$schema": detect_draft(root)})
     checker = jsonschema.FormatChecker(formats=())
-    checker.checkers = {k: v for k, v in cls.FORMAT_CHECKER.checkers.items() if k in FORMATS}
+    # grammarlib enforces its formats in every draft (an older draft's schema that says
+    # "uuid" means one), so the formats a draft's checker lacks come from the newest draft's.
+    newest = jsonschema.Draft202012Validator.FORMAT_CHECKER.checkers
+    own = cls.FORMAT_CHECKER.checkers
+    checker.checkers = {k: own.get(k, newest.get(k)) for k in FORMATS if k in own or k in newest}
     extra = {} if registry is None else {"registry": registry}
     return cls(root, format_checker=checker, **extra)
 
