@@ -8,8 +8,9 @@
    removed by substitution in rule order (Paull's algorithm). The runtime pushes a frame for
    every call, so a rule that could call itself without consuming a byte would loop: afterwards
    no rule can.
-3. Inline rules that are not recursive, so only genuine recursion (and large shared rules) keep
-   call edges in the automata.
+3. Choose the rules to inline (:func:`inline_candidates`): those that are not recursive, so only
+   genuine recursion (and large shared rules) keep call edges. Nothing is substituted here: the
+   automaton expands an inlined reference when a state first reaches it.
 """
 
 from __future__ import annotations
