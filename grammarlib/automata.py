@@ -33,6 +33,7 @@ from .ir import (
     Ref,
     Repeat,
     Seq,
+    mask_bytes,
     nullable,
     nullable_rules,
     repeat,
@@ -129,7 +130,7 @@ class Automaton:
             byte_row: dict[int, int] = {}
             for byte_class, rests in _byte_classes(by_mask):
                 target = self._frame(rule, self._close_all(rests))
-                for byte in _bits(byte_class):
+                for byte in mask_bytes(byte_class):
                     byte_row[byte] = target
             call_row = []
             for callee in sorted(by_call):
@@ -352,13 +353,6 @@ class Automaton:
 
 
 _ONLY_END: frozenset[Term] = frozenset([()])
-
-
-def _bits(mask: int) -> Iterable[int]:
-    while mask:
-        low = mask & -mask
-        yield low.bit_length() - 1
-        mask ^= low
 
 
 def _byte_classes(by_mask: dict[int, list[Term]]) -> list[tuple[int, list[Term]]]:

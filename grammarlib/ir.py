@@ -129,6 +129,16 @@ def byte_range(lo: int, hi: int) -> Bytes:
     return Bytes(((1 << (hi + 1)) - 1) ^ ((1 << lo) - 1))
 
 
+def mask_bytes(mask: int) -> list[int]:
+    """The bytes of a byte-set bitmask (bit ``b`` set: byte ``b``), in increasing order."""
+    out = []
+    while mask:
+        low = mask & -mask
+        out.append(low.bit_length() - 1)
+        mask ^= low
+    return out
+
+
 def literal(data: bytes | str) -> Expr:
     """Exactly the given bytes (a ``str`` is UTF-8 encoded)."""
     if isinstance(data, str):

@@ -30,6 +30,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from .ir import mask_bytes
+
 if TYPE_CHECKING:
     from .runtime import Runtime, State
 
@@ -187,15 +189,6 @@ def _finishing(steps, colour: dict, mark: tuple):  # type: ignore[no-untyped-def
     colour[mark] = 2
 
 
-def _bytes_of(mask: int) -> list[int]:
-    out = []
-    while mask:
-        low = mask & -mask
-        out.append(low.bit_length() - 1)
-        mask ^= low
-    return out
-
-
 class VocabularyTables:
     """What the key checker (and completions) need of a vocabulary, built once per tokenizer:
     the tokens with a quote or comma (only they can start or end a key or reach a key position),
@@ -321,7 +314,7 @@ class KeyChecker:
         """The (byte, automaton state, scanner) steps that stay at the key position or inside
         the key of the object at ``depth``, short of closing the key."""
         runtime = self.runtime
-        for byte in _bytes_of(runtime.next_bytes(state)):
+        for byte in mask_bytes(runtime.next_bytes(state)):
             if scanner[0] == KEY and byte == _QUOTE and not scanner[1]:
                 continue
             after = advance(scanner, bytes((byte,)))

@@ -31,6 +31,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from grammarlib.automata import Automaton
+from grammarlib.ir import mask_bytes
 from grammarlib.runtime import BOTTOM, Runtime, State
 
 from .bitmask import bitmask_width
@@ -287,7 +288,7 @@ class MaskStore:
                 spans = [
                     (k, byte_start[b], byte_start[b + 1])
                     for k, mask in enumerate(next_bytes)
-                    for b in _byte_list(mask)
+                    for b in mask_bytes(mask)
                     if byte_start[b + 1] > byte_start[b]
                 ]
                 if not spans:
@@ -618,15 +619,6 @@ def _pairs(chunks: list[tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.
     if len(chunks) == 1:
         return chunks[0]
     return np.concatenate([c[0] for c in chunks]), np.concatenate([c[1] for c in chunks])
-
-
-def _byte_list(mask: int) -> list[int]:
-    out = []
-    while mask:
-        low = mask & -mask
-        out.append(low.bit_length() - 1)
-        mask ^= low
-    return out
 
 
 _SHARED_LIMIT = 4096
