@@ -141,15 +141,6 @@ class Automaton:
             row = self.calls[frame] = tuple(call_row)
             return row
 
-    def successors(self, frame: int) -> dict[int, int]:
-        """``byte_next[frame]``, expanding the frame first if needed."""
-        row = self.byte_next[frame]
-        if row is None:
-            self.expand(frame)
-            row = self.byte_next[frame]
-            assert row is not None
-        return row
-
     def explore(self) -> int:
         """Expand every frame reachable from the start (bounded by ``max_states``); returns the
         number of frames. For tools and tests: matchers never need the whole automaton."""

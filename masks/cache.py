@@ -74,12 +74,6 @@ def load_arrays(relative: str) -> dict[str, np.ndarray] | None:
     return arrays
 
 
-def has_arrays(relative: str) -> bool:
-    """Whether a file is stored under ``relative`` (not verified: :func:`load_arrays` does)."""
-    root = cache_dir()
-    return root is not None and (root / FORMAT_VERSION / relative).is_file()
-
-
 def save_arrays(relative: str, arrays: dict[str, np.ndarray]) -> None:
     """Store ``arrays`` under ``relative`` atomically; warn once and go on if that fails."""
     global _warned
