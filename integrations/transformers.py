@@ -22,8 +22,16 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-import torch
-from transformers import LogitsProcessor, LogitsProcessorList
+
+try:
+    import torch
+    from transformers import LogitsProcessor, LogitsProcessorList
+except ModuleNotFoundError as e:  # the engine installs without them
+    raise ModuleNotFoundError(
+        f"grammarlib.integrations.transformers needs torch and transformers ({e}); "
+        "pip install 'grammarlib[generate]'",
+        name=e.name,
+    ) from e
 
 from grammarlib.compiler import CompiledGrammar
 from grammarlib.compiler import compile as compile_grammar

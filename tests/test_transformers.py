@@ -571,3 +571,13 @@ def test_healed_grammar_accepts_the_tokens_of_the_whole_text(vocab, case):
         assert bits_to_bool(bitmask[0], info.vocab_size)[token], (vocab, case, token)
         assert m.accept_token(token)
     assert m.can_terminate()
+
+
+def test_import_without_the_generate_extra_says_what_to_install(monkeypatch):
+    import importlib
+    import sys
+
+    monkeypatch.setitem(sys.modules, "torch", None)  # as if torch were not installed
+    monkeypatch.delitem(sys.modules, "grammarlib.integrations.transformers", raising=False)
+    with pytest.raises(ModuleNotFoundError, match=r"pip install 'grammarlib\[generate\]'"):
+        importlib.import_module("grammarlib.integrations.transformers")
