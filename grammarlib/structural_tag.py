@@ -141,19 +141,23 @@ def grammar_from_structural_tag(
     return GrammarIR({"root": body, **converter.rules}, "root")
 
 
-def with_reasoning(answer: GrammarIR, begin: str = "<think>", end: str = "</think>") -> GrammarIR:
+def with_reasoning(
+    answer: GrammarIR, begin: str = "<think>", end: str = "</think>", *, opened: bool = False
+) -> GrammarIR:
     """A reasoning section, then a string of ``answer``: ``begin``, free text (valid UTF-8) that
     does not contain ``end``, ``end``, at most two blanks (space or newline), then the answer.
-    The answer's rules are copied in under fresh names. ``answer``: a :class:`GrammarIR` or a
-    :class:`~grammarlib.Grammar` (its ``rules`` and ``start`` are read); the result is IR, for
-    ``Grammar.from_ir``."""
+    ``opened=True`` leaves ``begin`` out (the prompt already wrote it, as the chat templates of
+    many reasoning models do). The answer's rules are copied in under fresh names. ``answer``: a
+    :class:`GrammarIR` or a :class:`~grammarlib.Grammar` (its ``rules`` and ``start`` are read);
+    the result is IR, for ``Grammar.from_ir``."""
     if not begin or not end:
         raise StructuralTagError("the reasoning delimiters must not be empty", "$reasoning")
     converter = _Converter("dumps", True)
     answer_start = converter.merge(answer, "answer")
     thoughts = converter.free_text([], True, [end.encode()], "$reasoning")
     blanks = ir.repeat(ir.byte_set(b" \n"), 0, 2)
-    body = seq(literal(begin), thoughts, literal(end), blanks, answer_start)
+    opening = () if opened else (literal(begin),)
+    body = seq(*opening, thoughts, literal(end), blanks, answer_start)
     return GrammarIR({"root": body, **converter.rules}, "root")
 
 

@@ -32,10 +32,14 @@ from grammarlib import json_keys
 from grammarlib.compiler import CompiledGrammar, compile
 from grammarlib.errors import IncompleteOutputError, InvalidOutputError
 from grammarlib.grammar import Grammar
+from grammarlib.integrations.reasoning import (
+    prompt_opens_reasoning,
+    reasoning_grammar,
+    resolve_delimiters,
+)
 from grammarlib.masks.bitmask import allocate_token_bitmask, apply_token_bitmask, bool_to_bits
 from grammarlib.masks.tokenizer import TokenizerInfo
 from grammarlib.matcher import GrammarMatcher
-from grammarlib.structural_tag import with_reasoning
 
 __all__ = [
     "GenerationResult",
@@ -159,9 +163,11 @@ def generate(
     ends inside what would be one token (``"The capital is Par"``, a trailing space) lets the
     model pick the token it would naturally use (``"Paris"``, ``" {"``).
 
-    ``reasoning=True`` (or a ``(begin, end)`` pair of delimiters, by default
-    ``<think>``/``</think>``): the model first writes free text between them, then the
-    constrained answer; ``reasoning_budget`` bounds that section in tokens, after which the way
+    ``reasoning=True`` (or a ``(begin, end)`` pair of delimiters; by default the vocabulary's
+    own, such as ``<think>``/``</think>``, see :mod:`grammarlib.integrations.reasoning`): the
+    model first writes free text between them, then the constrained answer (a prompt that ends
+    with the opening delimiter, as reasoning chat templates write it, starts inside the
+    thoughts); ``reasoning_budget`` bounds that section in tokens, after which the way
     out (the end delimiter) is forced. The value comes from the answer;
     ``GenerationResult.reasoning`` holds the thoughts. (Object keys are not checked for repeats
     in this mode.)
@@ -252,13 +258,16 @@ def generate_result(
             strict=strict,
         )
     info = tokenizer_info_for(tokenizer, _output_size(model))
+    prompt_ids = _prompt_ids(tokenizer, prompt)
     delimiters: tuple[str, str] | None = None
     if reasoning:
         if g is None:
             raise TypeError("reasoning needs a constraint for the answer")
-        delimiters = reasoning if isinstance(reasoning, tuple) else ("<think>", "</think>")
+        delimiters = resolve_delimiters(reasoning, info)
         answer = g.grammar if isinstance(g, CompiledGrammar) else g
-        g = Grammar.from_ir(with_reasoning(answer, *delimiters))
+        opened = prompt_opens_reasoning(info, prompt_ids, delimiters[0])
+        g = reasoning_grammar(answer, info, delimiters, opened=opened)
+        info = g.tokenizer_info  # type: ignore[assignment]  # special delimiters made ordinary
     compiled: CompiledGrammar | None
     if isinstance(g, CompiledGrammar):
         if g.tokenizer_info is None or g.tokenizer_info.fingerprint != info.fingerprint:
@@ -273,7 +282,6 @@ def generate_result(
         generator.manual_seed(seed)
 
     started = time.perf_counter()
-    prompt_ids = _prompt_ids(tokenizer, prompt)
     result = GenerationResult(text="", value=None, token_ids=[])
     if matcher is not None:
         result.shortest_output_bytes = matcher.min_completion_bytes()

@@ -36,10 +36,14 @@ except ModuleNotFoundError as e:  # the engine installs without them
 from grammarlib.compiler import CompiledGrammar
 from grammarlib.compiler import compile as compile_grammar
 from grammarlib.grammar import Grammar
+from grammarlib.integrations.reasoning import (
+    prompt_opens_reasoning,
+    reasoning_grammar,
+    resolve_delimiters,
+)
 from grammarlib.ir import GrammarIR, Ref, literal, seq
 from grammarlib.masks.bitmask import apply_token_bitmask, bitmask_width, bool_to_bits
 from grammarlib.matcher import GrammarMatcher
-from grammarlib.structural_tag import with_reasoning
 
 __all__ = ["GrammarLogitsProcessor", "HealedPrompts", "heal_prompts"]
 
@@ -93,10 +97,12 @@ class GrammarLogitsProcessor(LogitsProcessor):
     decoding and beam search pick among checked tokens, so the guarantee is complete there; with
     sampling a less likely token may still be drawn.
 
-    ``reasoning=True`` (or a ``(begin, end)`` pair; ``<think>``/``</think>`` by default) lets
-    every row first write free text between the delimiters, then its grammar's output (see
-    :func:`grammarlib.structural_tag.with_reasoning`); past ``reasoning_budget`` generated tokens
-    a row still reasoning is steered out of it.
+    ``reasoning=True`` (or a ``(begin, end)`` pair; by default the vocabulary's own, such as
+    ``<think>``/``</think>``, see :mod:`grammarlib.integrations.reasoning`) lets every row first
+    write free text between the delimiters, then its grammar's output (see
+    :func:`grammarlib.structural_tag.with_reasoning`); a row whose prompt ends with the opening
+    delimiter starts inside the thoughts. Past ``reasoning_budget`` generated tokens a row still
+    reasoning is steered out of it.
     """
 
     def __init__(
@@ -125,18 +131,20 @@ class GrammarLogitsProcessor(LogitsProcessor):
         if pad_token_id is not None and (isinstance(pad_token_id, bool) or pad_token_id < 0):
             raise ValueError(f"pad_token_id must be a token id, got {pad_token_id!r}")
         self.reasoning: tuple[str, str] | None = None
+        # with reasoning, grammar i + len(compiled) is grammar i for prompts that end with the
+        # opening delimiter (compiled when a row first needs it)
+        self._answers = grammars
         if reasoning:
-            self.reasoning = reasoning if isinstance(reasoning, tuple) else ("<think>", "</think>")
+            self.reasoning = resolve_delimiters(reasoning, grammars[0].tokenizer_info)
             grammars = tuple(
-                compile_grammar(
-                    Grammar.from_ir(with_reasoning(g.grammar, *self.reasoning)), g.tokenizer_info
-                )
-                for g in grammars
+                reasoning_grammar(g.grammar, g.tokenizer_info, self.reasoning) for g in grammars
             )
         if reasoning_budget is not None and (self.reasoning is None or reasoning_budget < 0):
             raise ValueError("reasoning_budget needs reasoning=True and a non-negative int")
         self.reasoning_budget = reasoning_budget
-        self._grammars = grammars
+        self._grammars: list[CompiledGrammar | None] = list(grammars)
+        if self.reasoning is not None:
+            self._grammars += [None] * len(grammars)
         self._per_row = not isinstance(compiled, CompiledGrammar)
         self.pad_token_id = pad_token_id
         if max_new_tokens is not None and (isinstance(max_new_tokens, bool) or max_new_tokens < 1):
@@ -174,7 +182,7 @@ class GrammarLogitsProcessor(LogitsProcessor):
         if isinstance(eos, torch.Tensor):
             eos = eos.tolist()
         eos_ids = set() if eos is None else {eos} if isinstance(eos, int) else set(eos)
-        for i, g in enumerate(self._grammars):
+        for i, g in enumerate(self._answers):
             stops = g.tokenizer_info.stop_token_ids
             if not eos_ids & stops:
                 raise ValueError(
@@ -220,14 +228,14 @@ class GrammarLogitsProcessor(LogitsProcessor):
         return scores
 
     def __repr__(self) -> str:
-        return f"<GrammarLogitsProcessor grammars={len(self._grammars)} rows={len(self._matchers)}>"
+        return f"<GrammarLogitsProcessor grammars={len(self._answers)} rows={len(self._matchers)}>"
 
     # ------------------------------------------------------------------ internals
 
     def _start(self, input_ids: torch.Tensor, vocab: int, owner: Any) -> None:
         """A new generation: fresh matchers, one grammar per row."""
         batch = input_ids.shape[0]
-        n = len(self._grammars)
+        n = len(self._answers)
         if not self._per_row or n == 1:
             row_grammar = [0] * batch
         elif batch % n == 0:
@@ -238,6 +246,16 @@ class GrammarLogitsProcessor(LogitsProcessor):
                 f"when every prompt has the same number of rows (num_return_sequences / "
                 f"num_beams), i.e. a batch that is a multiple of {n}"
             )
+        if self.reasoning is not None:  # rows whose prompt opened the reasoning section
+            prompts = input_ids.tolist()
+            for row, i in enumerate(row_grammar):
+                info = self._answers[i].tokenizer_info
+                if prompt_opens_reasoning(info, prompts[row], self.reasoning[0]):
+                    row_grammar[row] = i + n
+                    if self._grammars[i + n] is None:
+                        self._grammars[i + n] = reasoning_grammar(
+                            self._answers[i].grammar, info, self.reasoning, opened=True
+                        )
         for i in sorted(set(row_grammar)):
             tokens = len(self._grammars[i].tokenizer_info.token_bytes)
             if tokens > vocab:

@@ -614,3 +614,16 @@ def test_reasoning_then_a_valid_answer(model: Any, tok: Any, seed: int) -> None:
     assert custom.value in ("yes", "no") and custom.reasoning is not None
     with pytest.raises(TypeError, match="reasoning needs a constraint"):
         generate_result(model, tok, "x", reasoning=True)
+
+
+def test_reasoning_opened_by_the_prompt(model: Any, tok: Any) -> None:
+    """A prompt that ends with <think> (as reasoning chat templates write it): the output starts
+    inside the thoughts, ends them with </think>, then the answer."""
+    result = generate_result(
+        model, tok, "Person: <think>\n", schema=PERSON, reasoning=True, reasoning_budget=5,
+        temperature=1.0, seed=3, max_new_tokens=120,
+    )  # fmt: skip
+    assert result.stopped == "stop" and result.reasoning is not None
+    jsonschema.validate(result.value, PERSON)
+    written = tok.decode(result.token_ids)
+    assert not written.lstrip("\n").startswith("<think>") and "</think>" in written

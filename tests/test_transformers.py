@@ -469,6 +469,21 @@ def test_reasoning_then_the_grammar(model, tok, info):
         GrammarLogitsProcessor(c, reasoning_budget=3)
 
 
+def test_reasoning_opened_by_the_prompt(model, tok, info):
+    """A row whose prompt ends with <think> starts inside the thoughts; the other row writes
+    <think> first."""
+    c = compiled(gl.Grammar.from_regex(PHONE), info)
+    proc = GrammarLogitsProcessor(c, reasoning=True, reasoning_budget=4, max_new_tokens=40)
+    enc = encode(tok, ["Phone number: <think>\n", "Phone number:"])
+    out = generate(model, enc, proc, max_new_tokens=40)
+    (opened, ok_opened), (closed, ok_closed) = generated(out, enc, info)
+    assert ok_opened and ok_closed
+    assert not opened.startswith(b"<think>") and b"</think>" in opened
+    assert closed.startswith(b"<think>")
+    for data in (opened, closed):
+        assert re.fullmatch(PHONE, data.partition(b"</think>")[2].decode().lstrip(" \n"))
+
+
 # ---------------------------------------------------------------------------------- device
 
 
