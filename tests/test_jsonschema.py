@@ -763,3 +763,56 @@ def test_objects_with_thousands_of_properties_compile() -> None:
     m = gl.compile(gl.Grammar.from_json_schema(schema)).matcher()
     assert m.accept_string('{"p3": 1, "p1400": 2}') and m.can_terminate()
     assert not m.copy().accept_string(', "p3"')  # declared order: p3 cannot come again
+
+
+def _tagged_object(i: int) -> dict[str, Any]:
+    """An object with two required keys of its own, six optional ones, nothing else."""
+    optional = {f"o{i}{j}": {"type": "integer"} for j in range(6)}
+    return {
+        "type": "object",
+        "properties": {f"k{i}": {"type": "string"}, f"t{i}": {"type": "string"}, **optional},
+        "required": [f"k{i}", f"t{i}"],
+        "additionalProperties": False,
+    }
+
+
+def test_one_of_branches_disjoint_by_their_keys() -> None:
+    """oneOf branches that require a key the others forbid, or more keys than another's
+    maxProperties, are disjoint: no case expansion (the negations would be over 256 cases)."""
+    single_false = {"type": "object", "additionalProperties": {"enum": [False]}}
+    single_false |= {"minProperties": 1, "maxProperties": 1}
+    schema = {"oneOf": [*(_tagged_object(i) for i in range(5)), single_false]}
+    gl.Grammar.from_json_schema(schema)  # refused as "more than 256 cases" before
+    for value in (
+        {"k0": "a", "t0": "b", "o01": 3},
+        {"k4": "a", "t4": "b"},
+        {"z": False},
+        {"k0": "a", "t0": "b", "k1": "c", "t1": "d"},
+        {"k0": "a"},
+        {"z": False, "y": False},
+        {"k0": False},
+    ):
+        expected = jsonschema.Draft202012Validator(schema).is_valid(value)
+        assert accepts(schema, json.dumps(value)) is expected, value
+
+
+def test_a_subschema_reached_twice_is_one_conjunct() -> None:
+    """A key matched by name and by a pattern, in several merged cases, meets the same item
+    schema (with its anyOf) again and again: counted once, not once per path."""
+    item = {"anyOf": [{"$ref": "#/$defs/a"}, {"$ref": "#/$defs/b"}], "type": "object"}
+    array = {"type": "array", "items": {"$ref": "#/$defs/item"}}
+    schema = {
+        "$defs": {
+            "item": item,
+            "a": {"type": "object", "required": ["a"]},
+            "b": {"type": "object", "required": ["b"]},
+            "arr": array,
+        },
+        "type": "object",
+        "properties": {"by": {"$ref": "#/$defs/arr"}},
+        "patternProperties": {"^[a-z]*$": {"$ref": "#/$defs/arr"}},
+        "allOf": [{"properties": {"by": {"$ref": "#/$defs/arr"}}} for _ in range(10)],
+    }
+    gl.Grammar.from_json_schema(schema)
+    assert accepts(schema, '{"by": [{"a": 1}, {"b": 2}]}')
+    assert not accepts(schema, '{"by": [{"c": 1}]}')

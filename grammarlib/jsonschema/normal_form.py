@@ -241,9 +241,15 @@ class Case:
             for r in self.required:
                 if any(impossible(t) for t in self.properties.get(r, [])):
                     return f"required property {r!r} can have no value at {w}"
+                for names, patterns, term in self.regions:  # additionalProperties: false
+                    if r not in names and not patterns and impossible(term):
+                        return f"required property {r!r} is forbidden by 'additionalProperties' at {w}"
             if self.max_properties is not None and self.min_properties > self.max_properties:
                 low, high = self.min_properties, self.max_properties
                 return f"minProperties {low} > maxProperties {high} at {w}"
+            if self.max_properties is not None and len(self.required) > self.max_properties:
+                many, high = len(self.required), self.max_properties
+                return f"{many} required properties > maxProperties {high} at {w}"
         lo, hi = self.min_items, self.max_items
         if self.types == {"array"} and hi is not None and lo > hi:
             return f"no array length fits the bounds at {w} ({lo} > {hi})"
@@ -300,6 +306,27 @@ def product(groups: list[list[Case]], reasons: list[str]) -> list[Case]:
                 f"{g[0].where or '#'} expand to more than {_MAX_BRANCHES} cases"
             )
     return out
+
+
+def _distinct_terms(terms: tuple[Term, ...]) -> list[Term]:
+    """``terms`` without repeats (a conjunction is idempotent): the same subschema reached twice,
+    e.g. the items of a property matched by its name and by a pattern in several merged cases,
+    would otherwise multiply the cases of its combinators."""
+    seen: set[Any] = set()
+    out = []
+    for t in terms:
+        key = _context_key(t) if isinstance(t, Subschema) else id(t)
+        if key not in seen:
+            seen.add(key)
+            out.append(t)
+    return out
+
+
+def _context_key(t: Subschema) -> tuple[Any, ...]:
+    """What decides a subschema's meaning: the schema object, its base URI and dynamic scope
+    (two resolvers made separately for the same place compare equal here)."""
+    scope = tuple(uri for uri, _ in t.resolver.dynamic_scope())
+    return (id(t.schema), str(t.resolver._base_uri), scope)
 
 
 def _dnf_conj(flats: list[Case], term: Term) -> list[Case]:
@@ -460,8 +487,9 @@ class NormalForm:
         if t is False:
             return []
         if isinstance(t, AllOf):
+            items = _distinct_terms(t.items)
             return _dnf_conj(
-                product([self.flatten(x, annotations) for x in t.items], self.reasons), t
+                product([self.flatten(x, annotations) for x in items], self.reasons), t
             )
         if isinstance(t, AnyOf):
             return _dnf_conj([f for x in t.items for f in self.flatten(x, annotations)], t)
