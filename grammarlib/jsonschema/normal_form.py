@@ -243,7 +243,8 @@ class Case:
                     return f"required property {r!r} can have no value at {w}"
                 for names, patterns, term in self.regions:  # additionalProperties: false
                     if r not in names and not patterns and impossible(term):
-                        return f"required property {r!r} is forbidden by 'additionalProperties' at {w}"
+                        banned = "'additionalProperties'"
+                        return f"required property {r!r} is forbidden by {banned} at {w}"
             if self.max_properties is not None and self.min_properties > self.max_properties:
                 low, high = self.min_properties, self.max_properties
                 return f"minProperties {low} > maxProperties {high} at {w}"
