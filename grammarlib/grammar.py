@@ -177,6 +177,7 @@ class Grammar:
         registry: object = None,
         draft: str | None = None,
         number_digits: int | None = 20,
+        time_limit_s: float | None = 10.0,
     ) -> Grammar:
         """The JSON texts valid under ``schema`` (a dict, bool or JSON text).
 
@@ -189,7 +190,9 @@ class Grammar:
         the draft of a schema without ``$schema`` (by default detected: 2020-12 unless it has
         older-draft forms such as array-form ``items``). Every draft from 04 on is read.
         ``number_digits``: the most digits of a number's integer part or fraction where the
-        schema sets no bound (20 covers int64 and doubles; ``None``: unlimited). See
+        schema sets no bound (20 covers int64 and doubles; ``None``: unlimited).
+        ``time_limit_s``: a schema whose compilation takes longer is refused with
+        :class:`GrammarTooLargeError` (naming where it stopped) soon after the limit. See
         :mod:`grammarlib.jsonschema` for the exact semantics and the supported keywords.
 
         Grammars are cached by the schema's content and the options (a bounded LRU; not with a
@@ -219,7 +222,12 @@ class Grammar:
                 return grammar
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            value = schema_to_grammar(schema, registry=registry, **options)  # type: ignore[arg-type]
+            value = schema_to_grammar(
+                schema,
+                registry=registry,
+                time_limit_s=time_limit_s,
+                **options,  # type: ignore[arg-type]
+            )
         grammar = cls.from_ir(value)
         for warning in caught:
             warnings.warn(warning.message, warning.category, stacklevel=2)

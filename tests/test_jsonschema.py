@@ -816,3 +816,17 @@ def test_a_subschema_reached_twice_is_one_conjunct() -> None:
     gl.Grammar.from_json_schema(schema)
     assert accepts(schema, '{"by": [{"a": 1}, {"b": 2}]}')
     assert not accepts(schema, '{"by": [{"c": 1}]}')
+
+
+def test_time_limit_stops_with_a_clear_error() -> None:
+    """Past ``time_limit_s`` the compilation stops with GrammarTooLargeError naming the limit and
+    where it was; the same schema compiles without the limit (the result is not cached)."""
+    big = {
+        "type": "object",
+        "properties": {
+            f"p{i}": {"anyOf": [{"type": "integer"}, {"type": "string"}]} for i in range(50)
+        },
+    }
+    with pytest.raises(gl.GrammarTooLargeError, match=r"time_limit_s=0\.0 s \(stopped at #"):
+        gl.Grammar.from_json_schema(big, time_limit_s=0.0)
+    assert gl.Grammar.from_json_schema(big, time_limit_s=None).example().startswith("{")

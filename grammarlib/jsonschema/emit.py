@@ -129,6 +129,7 @@ class Emitter(NormalForm):
         name = self.rule_names.get(key)
         if name is None:
             where = getattr(term, "where", "#")
+            self.check_time(where)
             name = self.rule_names[key] = (
                 where if where not in self.rules else (f"{where}@{len(self.rules)}")
             )

@@ -6,13 +6,14 @@ from __future__ import annotations
 
 import json
 import math
+import time
 import warnings
 from dataclasses import dataclass, field
 from decimal import Decimal
 from fractions import Fraction
 from typing import Any
 
-from ..errors import SchemaError
+from ..errors import GrammarTooLargeError, SchemaError
 from .dialects import ANNOTATION_KEYWORDS, DRAFT202012, DRAFTS, detect_draft, known_keywords
 
 __all__ = [
@@ -449,8 +450,18 @@ class NormalForm:
     spec: Any  # referencing's draft 2020-12 specification
     reasons: list[str]  # why parts turned out empty (for the unsatisfiable-schema error)
     inlining: list[int]  # ids of the $ref targets being flattened (recursion is refused)
+    deadline: float | None  # time.monotonic() past which the compilation stops
+    time_limit_s: float | None
 
     # -- errors and references --
+
+    def check_time(self, where: str) -> None:
+        """Stop with :class:`GrammarTooLargeError` once the time limit has passed."""
+        if self.deadline is not None and time.monotonic() > self.deadline:
+            raise GrammarTooLargeError(
+                f"compiling the schema took more than time_limit_s={self.time_limit_s} s "
+                f"(stopped at {where})"
+            )
 
     def unsupported(self, keyword: str, where: str, why: str = "") -> None:
         msg = f"unsupported keyword {keyword!r} at {where}" + (f" ({why})" if why else "")
@@ -505,6 +516,7 @@ class NormalForm:
 
     def flatten_dict(self, sub: Subschema, annotations: bool) -> list[Case]:
         s, where = sub.schema, sub.where
+        self.check_time(where)
         embedded = s.get("$schema") if where != "#" else None
         if isinstance(embedded, str) and detect_draft({"$schema": embedded}) != DRAFT202012:
             self.unsupported("$schema", where, "an embedded resource of another draft")
