@@ -113,7 +113,7 @@ def compile(
     if not isinstance(grammar, Grammar):
         raise TypeError(f"compile() expects a Grammar, got {type(grammar).__name__}")
     tok_key = tokenizer_info.fingerprint if tokenizer_info is not None else None
-    key = (grammar.fingerprint, tok_key, max_states)
+    key = (grammar, tok_key, max_states)  # by value: Grammar compares its rules structurally
     with _cache_lock:
         hit = _cache.get(key)
         if hit is not None:

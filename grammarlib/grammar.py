@@ -28,7 +28,7 @@ class Grammar:
     with equal :attr:`fingerprint`.
     """
 
-    __slots__ = ("_distinct_keys", "_fingerprint", "_positions", "_rules", "_start")
+    __slots__ = ("_distinct_keys", "_fingerprint", "_hash", "_positions", "_rules", "_start")
 
     def __init__(
         self,
@@ -46,6 +46,7 @@ class Grammar:
         self._start = start
         self._positions = dict(positions or {})
         self._fingerprint: str | None = None
+        self._hash: int | None = None
         if start not in self._rules:
             raise GrammarError(f"start rule {start!r} is not defined")
         for name, body in self._rules.items():
@@ -108,10 +109,21 @@ class Grammar:
         return self._fingerprint
 
     def __eq__(self, other: object) -> bool:
-        return isinstance(other, Grammar) and self.fingerprint == other.fingerprint
+        """Same rules (structurally), start rule and options. Cheap: the IR nodes cache their
+        hashes and compare them first; no content hash is computed."""
+        if self is other:
+            return True
+        if not isinstance(other, Grammar) or hash(self) != hash(other):
+            return False
+        return (self._start, self._distinct_keys) == (other._start, other._distinct_keys) and (
+            dict(self._rules.items()) == dict(other._rules.items())
+        )
 
     def __hash__(self) -> int:
-        return hash(self.fingerprint)
+        if self._hash is None:
+            bodies = frozenset(self._rules.items())  # the nodes' hashes are cached
+            self._hash = hash((self._start, self._distinct_keys, bodies))
+        return self._hash
 
     def __repr__(self) -> str:
         return f"<Grammar start={self._start!r} rules={len(self._rules)}>"

@@ -346,7 +346,7 @@ def inline_candidates(rules: Mapping[str, Expr], start: str, limit: int = 512) -
     # Strongly connected components come out callees first, so callee sizes are known.
     for group in _strongly_connected(graph):
         for name in group:
-            sizes[name] = _inlined_size(rules[name], inlined, sizes, plain, {})
+            sizes[name] = _inlined_size(rules[name], inlined, sizes, plain, {}, limit + 1)
             small = uses.get(name, 0) <= 1 or sizes[name] <= limit
             if name != start and name not in recursive and small:
                 inlined.add(name)
@@ -359,20 +359,27 @@ def _inlined_size(
     sizes: dict[str, int],
     plain: dict[int, int],
     memo: dict[int, int],
+    cap: int,
 ) -> int:
-    """:func:`~grammarlib.ir.size` of ``expr`` with inlined rules counted at their size."""
+    """:func:`~grammarlib.ir.size` of ``expr`` with inlined rules counted at their size, or
+    ``cap`` when it is at least that (only sizes below the cap are compared, and a tree is at
+    least as large as any part of it, so the walk stops there)."""
     if isinstance(expr, Ref):
-        return sizes.get(expr.name, 1) if expr.name in inlined else 1
+        return min(sizes.get(expr.name, 1), cap) if expr.name in inlined else 1
     table = memo if rule_refs(expr) else plain
     known = table.get(id(expr))
     if known is not None:
         return known
     if isinstance(expr, (Seq, Alt)):
-        value = 1 + sum(_inlined_size(i, inlined, sizes, plain, memo) for i in expr.items)
+        value = 1
+        for item in expr.items:
+            value += _inlined_size(item, inlined, sizes, plain, memo, cap)
+            if value >= cap:
+                break
     elif isinstance(expr, Repeat):
         copies = expr.max if expr.max is not None else max(expr.min, 1)
-        value = 1 + _inlined_size(expr.item, inlined, sizes, plain, memo) * max(copies, 1)
+        value = 1 + _inlined_size(expr.item, inlined, sizes, plain, memo, cap) * max(copies, 1)
     else:
         value = 1
-    table[id(expr)] = min(value, 1 << 40)
+    table[id(expr)] = min(value, cap)
     return table[id(expr)]

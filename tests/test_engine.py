@@ -18,7 +18,7 @@ from lark.exceptions import LarkError
 from support.ir_oracle import is_prefix, matches
 
 import grammarlib as gl
-from grammarlib.ir import Expr, alt, byte_set, repeat, seq
+from grammarlib.ir import Expr, GrammarIR, alt, byte_set, repeat, seq
 
 ALPHABET = b"abc"
 
@@ -180,3 +180,16 @@ def test_closures_by_expression_equal_the_work_list_closure() -> None:
                 for cut in range(len(term) + 1):
                     rest = term[cut:]
                     assert automaton._close(rest) == automaton._close_iteratively(rest), rest
+
+
+def test_grammars_compare_by_content_and_share_one_compiled_grammar() -> None:
+    """Equal rules (built separately) are equal grammars with one hash, and compile to the same
+    `CompiledGrammar` object; a different start rule or rule is a different grammar."""
+    text = 'start: "a" b\nb: "b"+'
+    one, two = gl.Grammar.from_lark(text), gl.Grammar.from_lark(text)
+    assert one is not two and one == two and hash(one) == hash(two)
+    assert one.fingerprint == two.fingerprint
+    assert gl.compile(one) is gl.compile(two)
+    assert one != gl.Grammar.from_lark('start: "a" b\nb: "c"+')
+    other_start = gl.Grammar.from_ir(GrammarIR(dict(one.rules), "b"))
+    assert other_start != one and gl.compile(other_start) is not gl.compile(one)
