@@ -603,12 +603,23 @@ class _Digests:
             self._keep.append(node)
         return memo[key]
 
+    def item(self, item: Expr, horizon: int) -> str:
+        """The hash of a term's item: exact, except that the counts of a repetition (a counter,
+        such as the rest of a bounded string) are capped at what ``horizon`` can tell apart.
+        Everything inside is hashed exactly, once per grammar for every horizon."""
+        if item.__class__ is not Repeat:
+            return self.expr(item, 0)
+        cap = -(-horizon // max(self.lengths.expr(item.item), 1))
+        low = min(item.min, cap)
+        high = cap if item.max is None else min(item.max, cap)
+        return _hash(f"r{low},{high}({self.expr(item.item, 0)})")
+
     def frame(self, terms: frozenset[Term], horizon: int) -> str:
         parts = sorted(self.term(term, horizon) for term in terms)
         text = "|".join(parts)
         if any(p.endswith("@") for p in parts):
             text += "@" + self.called_rules()
-        return _hash(f"v5;{horizon};{text}")
+        return _hash(f"v6;{horizon};{text}")
 
     def term(self, term: Term, horizon: int) -> str:
         """The hash of ``term`` cut at ``horizon`` (memoised: frames share their terms' tails),
@@ -624,7 +635,7 @@ class _Digests:
             if need >= horizon:
                 items.append("...")
                 break
-            items.append(self.expr(item, horizon))
+            items.append(self.item(item, horizon))
             calls = calls or self.reaches_call(item)
             need += self.lengths.expr(item)
         digest = _hash(",".join(items)) + ("@" if calls else "")

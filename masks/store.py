@@ -123,20 +123,34 @@ class MaskStore:
         if mask is not None:
             return mask
         if self.automaton.next_bytes[frame].bit_count() <= NARROW_BYTES:
-            # Few tokens can start here: one part for all of them costs less than several.
-            mask = self._part(frame, self._whole)
+            # Few tokens can start here: one part for all of them costs less than several; when
+            # they are very few, less than the frame's signature (the cache key) too.
+            keyed = self._candidates(frame) > UNKEYED_MAX_TOKENS
+            mask = self._part(frame, self._whole, keyed=keyed)
         else:
             parts = [self._part(frame, tier) for tier in range(self._whole)]
             mask = parts[0] if len(parts) == 1 else _merge(parts)
         self._frames[frame] = mask
         return mask
 
-    def _part(self, frame: int, tier: int) -> FrameMask:
+    def _candidates(self, frame: int) -> int:
+        """How many tokens start with a byte ``frame`` can consume."""
+        byte_start = self.index.tier_arrays(0, self.index.max_length)[3]
+        return sum(
+            byte_start[b + 1] - byte_start[b] for b in mask_bytes(self.automaton.next_bytes[frame])
+        )
+
+    def _part(self, frame: int, tier: int, *, keyed: bool = True) -> FrameMask:
         """The classification of the tokens of length tier ``tier`` from ``frame``: from
         memory, from the cache, or computed (one frame at a time: classifying the neighbours of
-        a new frame ahead of need lowered the median step but raised the total and the p99)."""
+        a new frame ahead of need lowered the median step but raised the total and the p99).
+        ``keyed=False``: computed without a cache key (cheaper than the frame's signature)."""
         part = self._parts.get((frame, tier))
         if part is not None:
+            return part
+        if not keyed:
+            (part,) = self._classify_batch([frame], tier)
+            self._parts[(frame, tier)] = part
             return part
         part = self._cached(frame, tier)
         if part is not None:
@@ -581,6 +595,11 @@ _NO_POSITIONS = np.zeros(0, dtype=np.int32)
 _ZERO_START = np.zeros(1, dtype=np.int32)
 _NO_PAIRS = (np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64))
 NARROW_BYTES = 24
+#: A narrow frame whose first bytes start at most this many tokens is classified without a
+#: cache key: a signature hashes what the frame can reach, which for the first frame of a
+#: grammar is most of it (several ms), while a pass over a few thousand tokens is a fraction of
+#: a millisecond.
+UNKEYED_MAX_TOKENS = 4096
 """Frames that can read at most this many distinct first bytes take the tokens that start with
 them from the tiers' first-byte ranges instead of filtering the whole vocabulary."""
 
