@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import time
 from typing import Any
@@ -69,6 +70,21 @@ def schema_to_grammar(
     return compiler.grammar()
 
 
+@functools.cache
+def _base_registry() -> Any:
+    """The JSON Schema meta-schemas (older ones also as their 2020-12 translations), crawled
+    once per process: a compilation only adds and crawls its own schema."""
+    from jsonschema_specifications import REGISTRY as SPECIFICATIONS
+    from referencing import Registry
+    from referencing.jsonschema import DRAFT202012 as SPEC_202012
+
+    registry = Registry().combine(SPECIFICATIONS)
+    registry = registry.with_resources(
+        (uri, SPEC_202012.create_resource(contents)) for uri, contents in translated_metaschemas()
+    )
+    return registry.crawl()
+
+
 class SchemaCompiler(Emitter):
     """One compilation of a draft 2020-12 schema: the options, the reference resolver and
     validator of its root, and the rules built so far."""
@@ -83,8 +99,6 @@ class SchemaCompiler(Emitter):
         property_order: str,
     ):
         from jsonschema import Draft202012Validator
-        from jsonschema_specifications import REGISTRY as SPECIFICATIONS
-        from referencing import Registry
         from referencing.jsonschema import DRAFT202012 as SPEC_202012
 
         self.root = root
@@ -98,11 +112,8 @@ class SchemaCompiler(Emitter):
         self.rule_names: dict[Any, str] = {}
         self.reasons: list[str] = []
         self.spec = SPEC_202012
-        registry = (registry if registry is not None else Registry()).combine(SPECIFICATIONS)
-        registry = registry.with_resources(  # older meta-schemas as their 2020-12 translations
-            (uri, SPEC_202012.create_resource(contents))
-            for uri, contents in translated_metaschemas()
-        )
+        base = _base_registry()
+        registry = base if registry is None else registry.combine(base)
         root_schema = root if isinstance(root, (dict, bool)) else {}
         resource = SPEC_202012.create_resource(root_schema)
         registry = registry.with_resource(resource.id() or "", resource).crawl()

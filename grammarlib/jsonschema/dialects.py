@@ -235,14 +235,11 @@ def check_shape(schema: Any, draft: str) -> None:
 
     Harmless slips that real schemas are full of are warnings too: an empty ``required`` list
     in draft-04 (the meta-schema wants at least one name)."""
-    from jsonschema.validators import validator_for
-
     if isinstance(schema, bool):
         return
     if not isinstance(schema, dict):
         raise SchemaError(f"a schema must be an object or a boolean at #, not {schema!r}")
-    cls = validator_for({"$schema": draft})
-    validator = cls(cls.META_SCHEMA)  # no format checking: `pattern` is ECMA-262, not Python
+    validator = _metaschema_validator(draft)
     errors = sorted(validator.iter_errors(schema), key=lambda e: (len(e.absolute_path), str(e)))
     for error in errors:
         path = list(error.absolute_path)
@@ -255,6 +252,16 @@ def check_shape(schema: Any, draft: str) -> None:
         if keyword is not None:
             message = f"malformed {keyword!r} at {pointer}: {error.message}"
         raise SchemaError(message)
+
+
+@functools.cache
+def _metaschema_validator(draft: str) -> Any:
+    """A validator of ``draft``'s meta-schema (made once: making one sets up its references).
+    No format checking: ``pattern`` is ECMA-262, not Python."""
+    from jsonschema.validators import validator_for
+
+    cls = validator_for({"$schema": draft})
+    return cls(cls.META_SCHEMA)
 
 
 def _keyword_of(schema: Any, path: list[Any]) -> str | None:
