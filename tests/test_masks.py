@@ -404,3 +404,29 @@ def test_cpu_penalty_apply_matches_the_masked_fill(vocab) -> None:
     gl.apply_token_bitmask(expected, bitmask)
     gl.apply_token_bitmask(scores, bitmask)
     assert torch.equal(scores, torch.from_numpy(expected))
+
+
+def test_a_narrow_first_frame_is_classified_without_a_signature(vocabs) -> None:
+    """The first mask of a JSON Schema grammar (only ``{`` can start it) is computed without
+    hashing the grammar for a cache key; a frame where most tokens can start (inside a string)
+    is keyed, and its mask is the same as a fresh compile's."""
+    from grammarlib.masks.store import UNKEYED_MAX_TOKENS
+
+    info = vocabs["llama-bpe"]
+    schema = {"type": "object", "properties": {"note": {"type": "string"}}, "required": ["note"]}
+    grammar = gl.Grammar.from_json_schema(schema)
+    compiled = gl.compile(grammar, info, max_states=77_777)  # its own automaton, not a cached one
+    first = gl.allocate_token_bitmask(1, info.vocab_size)
+    m = compiled.matcher()
+    m.fill_next_token_bitmask(first)
+    assert compiled.automaton._digests is None
+    assert compiled.mask_store._candidates(compiled.automaton.start) <= UNKEYED_MAX_TOKENS
+    assert m.accept_string('{"note": "ab')
+    inside = gl.allocate_token_bitmask(1, info.vocab_size)
+    m.fill_next_token_bitmask(inside)
+    assert compiled.automaton._digests is not None  # a wide frame: looked up by signature
+    fresh = gl.compile(grammar, info, max_states=77_778).matcher()
+    assert fresh.accept_string('{"note": "ab')
+    again = gl.allocate_token_bitmask(1, info.vocab_size)
+    fresh.fill_next_token_bitmask(again)
+    assert np.array_equal(inside, again)
