@@ -104,6 +104,7 @@ _SHORT_ESCAPES = {'"': b'\\"', "\\": b"\\\\", "/": b"\\/", "\b": b"\\b", "\f": b
                   "\n": b"\\n", "\r": b"\\r", "\t": b"\\t"}  # fmt: skip
 MAX_VIABILITY_STEPS = 50_000
 _MAX_CACHED = 4096
+_MAX_FILTERED = 256  # filtered masks kept per grammar (a Llama 3 mask is 16 KB)
 
 
 @functools.lru_cache(maxsize=4096)
@@ -273,6 +274,8 @@ class KeyChecker:
         self._viable: dict[tuple, bool] = {}  # by state, scanner position and written keys
         self._continuations: dict[tuple[bytes, frozenset[str]], set[int]] = {}
         self._relevant: dict[tuple, tuple[dict[tuple[str, bytes], list[int]], list[int]]] = {}
+        self._relevance_memo: dict[tuple, dict[int, tuple]] = {}  # by scanner shape, by token
+        self._filtered: dict[tuple[State, Keys], np.ndarray] = {}
 
     # -- viability --
 
@@ -399,7 +402,19 @@ class KeyChecker:
 
     def filter(self, words: np.ndarray, state: State, keys: Keys) -> np.ndarray:
         """``words`` (the packed mask of ``state``) without the tokens the keys refuse (a copy
-        when anything changes)."""
+        when anything changes; callers only read it). Memoised by state and keys: inside an
+        unbounded string the automaton stays in one state and the keys do not change."""
+        memo = (state, keys)
+        known = self._filtered.get(memo)
+        if known is not None:
+            return known
+        out = self._filter(words, state, keys)
+        if len(self._filtered) >= _MAX_FILTERED:
+            self._filtered.clear()
+        self._filtered[memo] = out
+        return out
+
+    def _filter(self, words: np.ndarray, state: State, keys: Keys) -> np.ndarray:
         closers, others = self._relevant_tokens(words, state, keys)
         refused: list[int] = []
         raw = keys[2]
@@ -451,14 +466,26 @@ class KeyChecker:
         allowed = (words.view(np.uint32)[ids >> 5] >> (ids & 31).astype(np.uint32)) & 1
         closers: dict[tuple[str, bytes], list[int]] = {}
         others: list[int] = []
+        # A token's relevance depends on the scanner's shape only, not on the state: memoised
+        # per shape, token by token as they come up.
+        by_token = self._relevance_memo.get(memo[1:])
+        if by_token is None:
+            if len(self._relevance_memo) >= _MAX_CACHED:
+                self._relevance_memo.clear()
+            by_token = self._relevance_memo[memo[1:]] = {}
         for token in ids[np.flatnonzero(allowed)].tolist():
+            relevance = by_token.get(token)
+            if relevance is None:
+                relevance = by_token[token] = _relevance(keys, self.token_bytes[token])
+            if relevance == _UNAFFECTED:
+                continue
+            closed, other, at_key = relevance
             data = self.token_bytes[token]
-            closed, other, at_key = _relevance(keys, data)
             if not other and at_key:
                 # ends where a key starts: harmless where that object's keys are infinitely many
                 after = self.runtime.advance_bytes(state, data)
-                shape = tuple(None if e is None else (frozenset(), e[1]) for e in keys[3])
-                scanner = advance((keys[0], keys[1], b"", shape), data)
+                blank = tuple(None if e is None else (frozenset(), e[1]) for e in keys[3])
+                scanner = advance((keys[0], keys[1], b"", blank), data)
                 if after is None or scanner is None:
                     continue
                 if len(scanner[3]) != len(keys[3]) or not self._has_infinitely_many_keys(
@@ -492,6 +519,9 @@ class KeyChecker:
 
     def _is_token_prefix(self, data: bytes) -> bool:
         return self.vocabulary.is_token_prefix(data)
+
+
+_UNAFFECTED = (None, False, False)  # a token whose keys cannot matter (see `_relevance`)
 
 
 def _relevance(keys: Keys, data: bytes) -> tuple[tuple[str, bytes] | None, bool, bool]:
