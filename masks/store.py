@@ -42,7 +42,6 @@ from .vocab import VocabIndex
 REJECT, ACCEPT, UNCERTAIN = 0, 1, 2
 SAVE_MIN_SECONDS = 0.002
 """Classifications that took less than this (per frame) to compute are not written to disk."""
-"""Frames classified together when one must be computed (see :meth:`MaskStore.frame_mask`)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,16 +147,13 @@ class MaskStore:
         part = self._parts.get((frame, tier))
         if part is not None:
             return part
-        if not keyed:
-            (part,) = self._classify_batch([frame], tier)
-            self._parts[(frame, tier)] = part
-            return part
-        part = self._cached(frame, tier)
-        if part is not None:
-            return part
+        if keyed:
+            part = self._cached(frame, tier)
+            if part is not None:
+                return part
         began = time.perf_counter()
         (part,) = self._classify_batch([frame], tier)
-        key = self._key(frame, tier)
+        key = self._key(frame, tier) if keyed else None
         if key is not None:
             # A file costs about half a millisecond to read back: parts cheaper than that to
             # compute are kept in memory only.
@@ -595,13 +591,13 @@ _NO_POSITIONS = np.zeros(0, dtype=np.int32)
 _ZERO_START = np.zeros(1, dtype=np.int32)
 _NO_PAIRS = (np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64))
 NARROW_BYTES = 24
-#: A narrow frame whose first bytes start at most this many tokens is classified without a
-#: cache key: a signature hashes what the frame can reach, which for the first frame of a
-#: grammar is most of it (several ms), while a pass over a few thousand tokens is a fraction of
-#: a millisecond.
-UNKEYED_MAX_TOKENS = 4096
 """Frames that can read at most this many distinct first bytes take the tokens that start with
 them from the tiers' first-byte ranges instead of filtering the whole vocabulary."""
+UNKEYED_MAX_TOKENS = 4096
+"""A narrow frame whose first bytes start at most this many tokens is classified without a
+cache key: a signature hashes what the frame can reach, which for the first frame of a grammar
+is most of it (several ms), while a pass over a few thousand tokens is a fraction of a
+millisecond."""
 
 
 def _pairs(chunks: list[tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:
