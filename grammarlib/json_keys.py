@@ -274,7 +274,6 @@ class KeyChecker:
         self._viable: dict[tuple, bool] = {}  # by state, scanner position and written keys
         self._continuations: dict[tuple[bytes, frozenset[str]], set[int]] = {}
         self._relevant: dict[tuple, tuple[dict[tuple[str, bytes], list[int]], list[int]]] = {}
-        self._relevance_memo: dict[tuple, dict[int, tuple]] = {}  # by scanner shape, by token
         self._filtered: dict[tuple[State, Keys], np.ndarray] = {}
 
     # -- viability --
@@ -466,21 +465,9 @@ class KeyChecker:
         allowed = (words.view(np.uint32)[ids >> 5] >> (ids & 31).astype(np.uint32)) & 1
         closers: dict[tuple[str, bytes], list[int]] = {}
         others: list[int] = []
-        # A token's relevance depends on the scanner's shape only, not on the state: memoised
-        # per shape, token by token as they come up.
-        by_token = self._relevance_memo.get(memo[1:])
-        if by_token is None:
-            if len(self._relevance_memo) >= _MAX_CACHED:
-                self._relevance_memo.clear()
-            by_token = self._relevance_memo[memo[1:]] = {}
         for token in ids[np.flatnonzero(allowed)].tolist():
-            relevance = by_token.get(token)
-            if relevance is None:
-                relevance = by_token[token] = _relevance(keys, self.token_bytes[token])
-            if relevance == _UNAFFECTED:
-                continue
-            closed, other, at_key = relevance
             data = self.token_bytes[token]
+            closed, other, at_key = _relevance(keys, data)
             if not other and at_key:
                 # ends where a key starts: harmless where that object's keys are infinitely many
                 after = self.runtime.advance_bytes(state, data)
@@ -519,9 +506,6 @@ class KeyChecker:
 
     def _is_token_prefix(self, data: bytes) -> bool:
         return self.vocabulary.is_token_prefix(data)
-
-
-_UNAFFECTED = (None, False, False)  # a token whose keys cannot matter (see `_relevance`)
 
 
 def _relevance(keys: Keys, data: bytes) -> tuple[tuple[str, bytes] | None, bool, bool]:
