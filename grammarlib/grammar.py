@@ -115,9 +115,8 @@ class Grammar:
             return True
         if not isinstance(other, Grammar) or hash(self) != hash(other):
             return False
-        return (self._start, self._distinct_keys) == (other._start, other._distinct_keys) and (
-            dict(self._rules.items()) == dict(other._rules.items())
-        )
+        same_options = (self._start, self._distinct_keys) == (other._start, other._distinct_keys)
+        return same_options and self._rules == other._rules
 
     def __hash__(self) -> int:
         if self._hash is None:
