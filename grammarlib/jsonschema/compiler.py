@@ -63,10 +63,9 @@ def schema_to_grammar(
     check_shape(schema, draft)
     schema = to_draft202012(schema, draft)
     syntax = Syntax(whitespace, escapes, number_digits, integer_fraction=draft != DRAFT4)
-    compiler = SchemaCompiler(schema, syntax, strict, formats, registry, property_order)
-    compiler.time_limit_s = time_limit_s
-    if time_limit_s is not None:
-        compiler.deadline = time.monotonic() + time_limit_s
+    compiler = SchemaCompiler(
+        schema, syntax, strict, formats, registry, property_order, time_limit_s
+    )
     return compiler.grammar()
 
 
@@ -97,6 +96,7 @@ class SchemaCompiler(Emitter):
         formats: bool,
         registry: Any,
         property_order: str,
+        time_limit_s: float | None = None,
     ):
         from jsonschema import Draft202012Validator
         from referencing.jsonschema import DRAFT202012 as SPEC_202012
@@ -125,8 +125,8 @@ class SchemaCompiler(Emitter):
         self.inlining: list[int] = []
         self.pattern_dfas: dict[str, Any] = {}
         self.synthetic: list[Any] = []
-        self.time_limit_s: float | None = None
-        self.deadline: float | None = None
+        self.time_limit_s = time_limit_s
+        self.deadline = None if time_limit_s is None else time.monotonic() + time_limit_s
 
     def grammar(self) -> GrammarIR:
         body = self.schema(Subschema(self.root, self.resolver, "#"))
