@@ -12,6 +12,8 @@ from typing import Any
 
 import numpy as np
 
+from grammarlib.masks.bitmask_device import apply_on_device
+
 BITS = 32
 
 
@@ -52,13 +54,18 @@ def bool_to_bits(allowed: np.ndarray) -> np.ndarray:
     return packed.view("<u4").astype(np.uint32).view(np.int32)
 
 
-def apply_token_bitmask(logits: Any, bitmask: Any, *, indices: Any = None) -> None:
+def apply_token_bitmask(
+    logits: Any, bitmask: Any, *, indices: Any = None, backend: str = "auto"
+) -> None:
     """Set disallowed logits to ``-inf``, in place.
 
     ``logits`` is ``(batch, vocab)`` or ``(vocab,)``, a torch tensor (any device) or numpy array;
     ``bitmask`` is the matching int32 bitmask (numpy or torch; moved to the logits' device).
     Columns beyond the bitmask (a model's padded vocabulary) are disallowed. ``indices``
-    optionally picks which logits rows the bitmask rows apply to.
+    optionally picks which logits rows the bitmask rows apply to: bitmask row ``i`` masks
+    logits row ``indices[i]``. ``backend`` chooses how tensors on an accelerator are masked:
+    ``"auto"`` (a Triton kernel on CUDA where Triton is installed, else torch operations),
+    ``"triton"`` or ``"torch"``; CPU tensors and numpy arrays ignore it.
     """
     if isinstance(logits, np.ndarray):
         _apply_numpy(logits, np.asarray(bitmask), indices)
@@ -69,7 +76,7 @@ def apply_token_bitmask(logits: Any, bitmask: Any, *, indices: Any = None) -> No
         raise TypeError(f"logits must be a numpy array or torch tensor, got {type(logits)}") from e
     if not isinstance(logits, torch.Tensor):
         raise TypeError(f"logits must be a numpy array or torch tensor, got {type(logits)}")
-    _apply_torch(torch, logits, bitmask, indices)
+    _apply_torch(torch, logits, bitmask, indices, backend)
 
 
 def _apply_numpy(logits: np.ndarray, bitmask: np.ndarray, indices: Any) -> None:
@@ -87,7 +94,6 @@ def _apply_numpy(logits: np.ndarray, bitmask: np.ndarray, indices: Any) -> None:
         logits[rows] = sub
 
 
-_SHIFT_CACHE: dict = {}
 _NEG_INF_BITS = np.int32(-8388608)  # 0xFF800000, the bits of float32 -inf
 
 
@@ -100,9 +106,8 @@ def _penalty(words: np.ndarray, vocab: int) -> np.ndarray:
     return penalty.view(np.float32)
 
 
-def _apply_torch(torch: Any, logits: Any, bitmask: Any, indices: Any) -> None:
-    device = logits.device
-    if device.type == "cpu":
+def _apply_torch(torch: Any, logits: Any, bitmask: Any, indices: Any, backend: str) -> None:
+    if logits.device.type == "cpu":
         # numpy's unpackbits is several times faster on the CPU than shifting in torch.
         words = bitmask.numpy() if isinstance(bitmask, torch.Tensor) else np.asarray(bitmask)
         if indices is None and logits.dtype == torch.float32 and float(logits.max()) < math.inf:
@@ -120,26 +125,4 @@ def _apply_torch(torch: Any, logits: Any, bitmask: Any, indices: Any) -> None:
             rows = torch.as_tensor(indices, dtype=torch.long)
             logits[rows] = logits[rows].masked_fill(disallowed, float("-inf"))
         return
-    if isinstance(bitmask, np.ndarray):
-        bitmask = torch.from_numpy(np.ascontiguousarray(bitmask))
-    bitmask = bitmask.to(device=device, non_blocking=True)
-    key = (device, bitmask.dtype)
-    shifts = _SHIFT_CACHE.get(key)
-    if shifts is None:
-        shifts = _SHIFT_CACHE[key] = torch.arange(BITS, device=device, dtype=bitmask.dtype)
-    bits = (bitmask.unsqueeze(-1) >> shifts) & 1  # arithmetic shift; & 1 keeps the bit
-    allowed = bits.reshape(*bitmask.shape[:-1], -1).bool()
-    vocab = logits.shape[-1]
-    if allowed.shape[-1] < vocab:
-        pad = torch.zeros(
-            (*allowed.shape[:-1], vocab - allowed.shape[-1]), dtype=torch.bool, device=device
-        )
-        allowed = torch.cat([allowed, pad], dim=-1)
-    allowed = allowed[..., :vocab]
-    if logits.dim() == 1:
-        logits.masked_fill_(~allowed.reshape(-1)[:vocab], float("-inf"))
-    elif indices is None:
-        logits.masked_fill_(~allowed, float("-inf"))
-    else:
-        rows = torch.as_tensor(indices, device=device, dtype=torch.long)
-        logits[rows] = logits[rows].masked_fill(~allowed, float("-inf"))
+    apply_on_device(torch, logits, bitmask, indices, backend)
