@@ -411,15 +411,21 @@ class GrammarLogitsProcessor(LogitsProcessor):
         (which counts the stop token, as transformers does) to finish the output."""
         left = self.max_new_tokens - generated  # type: ignore[operator]
         k = min(BUDGET_CHECKED, scores.shape[-1])
-        best = torch.topk(scores, k, dim=-1).indices.tolist()
+        top = torch.topk(scores, k, dim=-1)
+        # One copy to the host: reading scores element by element would synchronise a GPU
+        # once per token checked (measured on an H200: 20 ms a step at batch 32).
+        best, best_scores = top.indices.tolist(), top.values.tolist()
         for row, m in enumerate(self._matchers):
             if m is None or m.is_terminated():
                 continue
-            fits = [t for t in best[row] if scores[row, t] > -math.inf and m.fits_budget(t, left)]
+            fits = {
+                t
+                for t, score in zip(best[row], best_scores[row], strict=True)
+                if score > -math.inf and m.fits_budget(t, left)
+            }
             if len(fits) == k:
                 continue
-            unfit = [t for t in best[row] if t not in set(fits)]
-            scores[row, unfit] = -math.inf
+            scores[row, [t for t in best[row] if t not in fits]] = -math.inf
             if not fits:
                 steer = m.completion_token()
                 if steer is not None:
