@@ -56,7 +56,7 @@ class CompiledGrammar:
             self.automaton: Automaton = Automaton(
                 self.rules,
                 grammar.start,
-                inline=inline_candidates(self.rules, grammar.start),
+                inline=inline_candidates(self.rules, grammar.start, keep=grammar.unique_arrays),
                 max_states=max_states,
             )
         else:

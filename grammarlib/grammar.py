@@ -28,7 +28,15 @@ class Grammar:
     with equal :attr:`fingerprint`.
     """
 
-    __slots__ = ("_distinct_keys", "_fingerprint", "_hash", "_positions", "_rules", "_start")
+    __slots__ = (
+        "_distinct_keys",
+        "_fingerprint",
+        "_hash",
+        "_positions",
+        "_rules",
+        "_start",
+        "_unique_arrays",
+    )
 
     def __init__(
         self,
@@ -37,12 +45,18 @@ class Grammar:
         *,
         positions: Mapping[str, tuple[int, int]] | None = None,
         distinct_keys: bool = False,
+        unique_arrays: Iterable[str] = (),
     ):
         """``positions`` optionally maps rule names to (line, column) in the source text.
         ``distinct_keys``: the strings are JSON texts whose objects never repeat a key (checked
-        beside the automaton, see :mod:`grammarlib.json_keys`; JSON Schema grammars set it)."""
+        beside the automaton, see :mod:`grammarlib.json_keys`; JSON Schema grammars set it).
+        ``unique_arrays``: rules, each a JSON array of strings (``[`` to ``]``), whose items
+        must be pairwise different (checked the same way; needs ``distinct_keys``)."""
         self._rules = dict(rules)
         self._distinct_keys = distinct_keys
+        self._unique_arrays = frozenset(unique_arrays)
+        if self._unique_arrays and not distinct_keys:
+            raise GrammarError("unique_arrays needs distinct_keys (a JSON grammar)")
         self._start = start
         self._positions = dict(positions or {})
         self._fingerprint: str | None = None
@@ -58,6 +72,8 @@ class Grammar:
                         line=line_col[0] if line_col else None,
                         column=line_col[1] if line_col else None,
                     )
+        for name in sorted(self._unique_arrays - self._rules.keys()):
+            raise GrammarError(f"unique array rule {name!r} is not defined")
 
     @property
     def rules(self) -> Mapping[str, Expr]:
@@ -72,6 +88,11 @@ class Grammar:
     def distinct_keys(self) -> bool:
         """Whether the language excludes JSON texts with a key repeated in one object."""
         return self._distinct_keys
+
+    @property
+    def unique_arrays(self) -> frozenset[str]:
+        """The rules whose JSON arrays of strings never repeat an item (``uniqueItems``)."""
+        return self._unique_arrays
 
     def position(self, rule: str) -> tuple[int, int] | None:
         """(line, column) where ``rule`` is defined in the source text, if known."""
@@ -92,6 +113,7 @@ class Grammar:
             value.start,
             positions=value.positions,
             distinct_keys=value.distinct_keys,
+            unique_arrays=value.unique_arrays,
         )
 
     @property
@@ -105,6 +127,8 @@ class Grammar:
                 h.update(b"\0" + name.encode() + b"\0" + body.encode())
             if self._distinct_keys:
                 h.update(b"\0distinct_keys")
+            for name in sorted(self._unique_arrays):
+                h.update(b"\0unique\0" + name.encode())
             self._fingerprint = h.hexdigest()
         return self._fingerprint
 
@@ -115,13 +139,15 @@ class Grammar:
             return True
         if not isinstance(other, Grammar) or hash(self) != hash(other):
             return False
-        same_options = (self._start, self._distinct_keys) == (other._start, other._distinct_keys)
+        options = (self._start, self._distinct_keys, self._unique_arrays)
+        same_options = options == (other._start, other._distinct_keys, other._unique_arrays)
         return same_options and self._rules == other._rules
 
     def __hash__(self) -> int:
         if self._hash is None:
             bodies = frozenset(self._rules.items())  # the nodes' hashes are cached
-            self._hash = hash((self._start, self._distinct_keys, bodies))
+            options = (self._start, self._distinct_keys, self._unique_arrays)
+            self._hash = hash((options, bodies))
         return self._hash
 
     def __repr__(self) -> str:

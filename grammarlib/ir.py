@@ -370,8 +370,10 @@ def nullable_rules(rules: dict[str, Expr]) -> set[str]:
 @dataclass(frozen=True, slots=True, repr=False)
 class GrammarIR:
     """A whole grammar as plain data: the rules, the start rule, where the rules are defined in
-    the source text (``positions``: rule name -> (line, column)) and ``distinct_keys`` (the
-    strings are JSON texts whose objects never repeat a key; see :mod:`grammarlib.json_keys`).
+    the source text (``positions``: rule name -> (line, column)), ``distinct_keys`` (the
+    strings are JSON texts whose objects never repeat a key; see :mod:`grammarlib.json_keys`)
+    and ``unique_arrays`` (rules, each a JSON array of strings from its ``[`` to its ``]``,
+    whose items are pairwise different; only with ``distinct_keys``).
 
     What the front-ends return; :class:`grammarlib.Grammar` wraps one (``Grammar.from_ir``),
     checking that the start rule and every referenced rule are defined. The mappings are
@@ -382,15 +384,23 @@ class GrammarIR:
     start: str
     positions: Mapping[str, tuple[int, int]] = field(default_factory=dict)
     distinct_keys: bool = False
+    unique_arrays: frozenset[str] = frozenset()
 
     __hash__ = None  # type: ignore[assignment]
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "rules", MappingProxyType(dict(self.rules)))
         object.__setattr__(self, "positions", MappingProxyType(dict(self.positions)))
+        object.__setattr__(self, "unique_arrays", frozenset(self.unique_arrays))
 
     def __reduce__(self) -> tuple:
-        args = (dict(self.rules), self.start, dict(self.positions), self.distinct_keys)
+        args = (
+            dict(self.rules),
+            self.start,
+            dict(self.positions),
+            self.distinct_keys,
+            self.unique_arrays,
+        )
         return (GrammarIR, args)
 
     def __repr__(self) -> str:

@@ -16,6 +16,12 @@ A :data:`Keys` value is an immutable tuple ``(mode, escaped, key_bytes, stack)``
 * ``key_bytes``: the raw bytes of the key so far (escapes included);
 * ``stack``: one entry per open container, innermost last: ``None`` for an array, and
   ``(keys, expecting_key)`` for an object (``keys`` a frozenset of the decoded keys written).
+
+Arrays of strings whose items must differ (``uniqueItems``; the grammar's ``unique_arrays``
+rules) are scanned as objects whose keys are the items: ``(items, expecting_item)``, each item
+string read in ``KEY`` mode and refused when it repeats one. The byte scanner cannot tell such an
+array from another by its ``[``; the caller passes the positions of the brackets that open one
+(:meth:`KeyChecker.unique_openings` finds them from the automaton).
 """
 
 from __future__ import annotations
@@ -40,11 +46,14 @@ Keys = tuple  # (mode: int, escaped: bool, key_bytes: bytes, stack: tuple)
 OUTSIDE, KEY, VALUE = 0, 1, 2
 START: Keys = (OUTSIDE, False, b"", ())
 
-_QUOTE, _BACKSLASH = 0x22, 0x5C
+_QUOTE, _BACKSLASH, _OPEN_BRACKET = 0x22, 0x5C, 0x5B
+_NO_OPENINGS: frozenset[int] = frozenset()
 
 
-def advance(keys: Keys, data: bytes) -> Keys | None:
-    """``keys`` after ``data``, or None where ``data`` closes a key the object already has."""
+def advance(keys: Keys, data: bytes, unique_openings: frozenset[int] = frozenset()) -> Keys | None:
+    """``keys`` after ``data``, or None where ``data`` closes a key the object already has (or
+    an item a unique array already has). ``unique_openings``: the indices in ``data`` of the
+    ``[`` bytes that open arrays of distinct items."""
     mode, escaped, key_bytes, stack = keys
     start = 0  # where the current key's unsaved bytes begin in ``data``
     for i, byte in enumerate(data):
@@ -58,7 +67,7 @@ def advance(keys: Keys, data: bytes) -> Keys | None:
             elif byte == 0x7B:  # {
                 stack = (*stack, (frozenset(), True))
             elif byte == 0x5B:  # [
-                stack = (*stack, None)
+                stack = (*stack, (frozenset(), True) if i in unique_openings else None)
             elif byte in (0x7D, 0x5D):  # } ]
                 stack = stack[:-1]
             elif byte == 0x2C:  # ,
@@ -265,8 +274,14 @@ class KeyChecker:
     can close a key or lead to a key position at all (the only ones a written key can refuse).
     """
 
-    def __init__(self, runtime: Runtime, vocabulary: VocabularyTables):
+    def __init__(
+        self,
+        runtime: Runtime,
+        vocabulary: VocabularyTables,
+        unique_arrays: frozenset[str] = frozenset(),
+    ):
         self.runtime = runtime
+        self.unique_arrays = unique_arrays
         self.vocabulary = vocabulary
         self.token_bytes = vocabulary.token_bytes
         self.marked_ids = vocabulary.marked_ids
@@ -275,6 +290,44 @@ class KeyChecker:
         self._continuations: dict[tuple[bytes, frozenset[str]], set[int]] = {}
         self._relevant: dict[tuple, tuple[dict[tuple[str, bytes], list[int]], list[int]]] = {}
         self._filtered: dict[tuple[State, Keys], np.ndarray] = {}
+        self._opens_unique: dict[State, bool] = {}
+
+    # -- arrays of distinct items --
+
+    def unique_openings(self, state: State, data: bytes) -> frozenset[int]:
+        """The indices of the ``[`` bytes of ``data`` (read from ``state``) that open an array
+        of distinct items: a frame of a unique-array rule consumes them. (Inside a string the
+        scanner ignores brackets, so what a frame does with them there does not matter.)"""
+        if not self.unique_arrays or _OPEN_BRACKET not in data:
+            return _NO_OPENINGS
+        found = []
+        runtime = self.runtime
+        for i, byte in enumerate(data):
+            if byte == _OPEN_BRACKET and self._opens_unique_array(state):
+                found.append(i)
+            state = runtime.advance(state, byte)
+            if state is None:
+                break
+        return frozenset(found)
+
+    def _opens_unique_array(self, state: State) -> bool:
+        """Whether a ``[`` read in ``state`` opens a unique array: some frame of a unique-array
+        rule consumes it. Where another frame could consume it too (a schema allowing two kinds
+        of arrays here, which the JSON Schema front-end refuses), the items are kept distinct:
+        every output is still valid."""
+        known = self._opens_unique.get(state)
+        if known is None:
+            automaton = self.runtime.automaton
+            rules, next_bytes = automaton.frame_rule, automaton.next_bytes
+            known = any(
+                rules[frame] in self.unique_arrays
+                for frame, _ in state[0]
+                if next_bytes[frame] >> _OPEN_BRACKET & 1
+            )
+            if len(self._opens_unique) >= _MAX_CACHED:
+                self._opens_unique.clear()
+            self._opens_unique[state] = known
+        return known
 
     # -- viability --
 
@@ -436,18 +489,19 @@ class KeyChecker:
             unsigned[token >> 5] &= np.uint32(0xFFFFFFFF ^ (1 << (token & 31)))
         return out
 
-    def allows(self, state: State, keys: Keys, data: bytes) -> Keys | None:
-        """The scanner after ``data`` (the automaton is at ``state`` after it), or None where
-        ``data`` repeats a key or leads to a key position with no fresh key left."""
-        after = advance(keys, data)
-        if after is None or not needs_search(after):
-            return after
-        return after if self.viable(state, after) else None
+    def allows(self, before: State, after: State, keys: Keys, data: bytes) -> Keys | None:
+        """The scanner after ``data`` (the automaton goes from ``before`` to ``after`` on it),
+        or None where ``data`` repeats a key or an item, or leads to a key or item position with
+        no fresh one left."""
+        scanner = advance(keys, data, self.unique_openings(before, data))
+        if scanner is None or not needs_search(scanner):
+            return scanner
+        return scanner if self.viable(after, scanner) else None
 
     def _allows(self, state: State, keys: Keys, token: int) -> bool:
         data = self.token_bytes[token]
         after = self.runtime.advance_bytes(state, data)
-        return after is not None and self.allows(after, keys, data) is not None
+        return after is not None and self.allows(state, after, keys, data) is not None
 
     def _relevant_tokens(
         self, words: np.ndarray, state: State, keys: Keys
@@ -467,7 +521,7 @@ class KeyChecker:
         others: list[int] = []
         for token in ids[np.flatnonzero(allowed)].tolist():
             data = self.token_bytes[token]
-            closed, other, at_key = _relevance(keys, data)
+            closed, other, at_key = _relevance(keys, data, bool(self.unique_arrays))
             if not other and at_key:
                 # ends where a key starts: harmless where that object's keys are infinitely many
                 after = self.runtime.advance_bytes(state, data)
@@ -508,7 +562,9 @@ class KeyChecker:
         return self.vocabulary.is_token_prefix(data)
 
 
-def _relevance(keys: Keys, data: bytes) -> tuple[tuple[str, bytes] | None, bool, bool]:
+def _relevance(
+    keys: Keys, data: bytes, unique_arrays: bool = False
+) -> tuple[tuple[str, bytes] | None, bool, bool]:
     """How a token can meet the keys of the open objects, whatever they are:
     ``(closed, other, at_key)``. ``closed``: the key of the innermost object it closes, as
     ``("raw", bytes)`` (the bytes finish the key being written) or ``("full", bytes)`` (the
@@ -516,7 +572,8 @@ def _relevance(keys: Keys, data: bytes) -> tuple[tuple[str, bytes] | None, bool,
     full (two keys, a key after leaving the innermost object); ``at_key``: it ends at a key
     position or inside a key it started, in an open object. A token that stays inside the key
     being written is ``(None, False, False)``: it can only matter where the keys are finitely
-    many, which the caller handles."""
+    many, which the caller handles. With ``unique_arrays``, any ``[`` may open an array whose
+    items are scanned like keys, so a string after one is met in full."""
     mode, escaped, _, stack = keys
     depth = len(stack)
     expecting = [None if e is None else e[1] for e in stack]
@@ -533,7 +590,7 @@ def _relevance(keys: Keys, data: bytes) -> tuple[tuple[str, bytes] | None, bool,
                 else:
                     mode, escaped = VALUE, False
             elif byte in (0x7B, 0x5B):
-                expecting.append(True if byte == 0x7B else None)
+                expecting.append(True if byte == 0x7B or unique_arrays else None)
             elif byte in (0x7D, 0x5D):
                 if not expecting:
                     return None, True, False

@@ -54,7 +54,7 @@ class GrammarMatcher:
             return False
         keys = self._keys
         if keys is not None:
-            keys = _keys_after(self._compiled, state, keys, data)
+            keys = _keys_after(self._compiled, self._state, state, keys, data)
             if keys is None:  # a key the object already has, or one that can only become one
                 return False
         self._push(state, False, keys)
@@ -279,14 +279,14 @@ class GrammarMatcher:
         data = tokenizer.token_bytes[token_id]
         if not data:
             return None
-        state = self._runtime.advance_bytes(state, data)
-        if state is None:
+        after = self._runtime.advance_bytes(state, data)
+        if after is None:
             return None
         if keys is not None:
-            keys = _keys_after(self._compiled, state, keys, data)
+            keys = _keys_after(self._compiled, state, after, keys, data)
             if keys is None:
                 return None
-        return (state, False, keys)
+        return (after, False, keys)
 
     def _push(self, state: State, terminated: bool, keys: json_keys.Keys | None) -> None:
         self._history.append((self._state, self._terminated, self._keys))
@@ -340,7 +340,7 @@ def fill_bitmasks(
         store = m._compiled.mask_store
         if store is None:
             raise RuntimeError("fill_bitmasks needs grammars compiled with a tokenizer")
-        keys = m._keys if m._keys is not None and json_keys.may_refuse(m._keys) else None
+        keys = m._keys if m._keys is not None and _may_refuse(m._compiled, m._keys) else None
         key = None if m._terminated else (m._compiled, m._state, keys)
         group = groups.get(key)
         if group is None:
@@ -375,12 +375,18 @@ def _fill_row(
         row[:] = 0
         return
     words = compiled.mask_store.state_mask(state).view(np.int32)
-    if keys is not None and json_keys.may_refuse(keys):
+    if keys is not None and _may_refuse(compiled, keys):
         words = _without_repeated_keys(compiled, words, state, keys)
     n = min(len(words), len(row))
     row[:n] = words[:n]
     if n < len(row):
         row[n:] = 0
+
+
+def _may_refuse(compiled: CompiledGrammar, keys: json_keys.Keys) -> bool:
+    """Whether a token can be refused for the keys or items it writes. With unique arrays,
+    always: one token can write two equal items (``","","`` after ``["``)."""
+    return bool(compiled.grammar.unique_arrays) or json_keys.may_refuse(keys)
 
 
 def _without_repeated_keys(
@@ -400,19 +406,24 @@ def _key_checker(compiled: CompiledGrammar) -> json_keys.KeyChecker:
             if info is not None
             else json_keys.VocabularyTables([])
         )
-        checker = compiled._key_tables = json_keys.KeyChecker(compiled._runtime, tables)
+        checker = compiled._key_tables = json_keys.KeyChecker(
+            compiled._runtime, tables, compiled.grammar.unique_arrays
+        )
     return checker
 
 
 def _keys_after(
-    compiled: CompiledGrammar, state: State, keys: json_keys.Keys, data: bytes
+    compiled: CompiledGrammar, before: State, after: State, keys: json_keys.Keys, data: bytes
 ) -> json_keys.Keys | None:
-    """The key scanner after ``data`` (the automaton is at ``state`` after it), or None where
-    ``data`` repeats a key or leads to a key position with no fresh key left."""
-    after = json_keys.advance(keys, data)
-    if after is None or not json_keys.needs_search(after):
-        return after
-    return after if _key_checker(compiled).viable(state, after) else None
+    """The key scanner after ``data`` (the automaton goes from ``before`` to ``after`` on it),
+    or None where ``data`` repeats a key or an item of a unique array, or leads to a key or
+    item position with no fresh one left."""
+    if compiled.grammar.unique_arrays:
+        return _key_checker(compiled).allows(before, after, keys, data)
+    scanner = json_keys.advance(keys, data)  # the common case: no automaton needed to scan
+    if scanner is None or not json_keys.needs_search(scanner):
+        return scanner
+    return scanner if _key_checker(compiled).viable(after, scanner) else None
 
 
 def _array(bitmask: Any) -> np.ndarray:

@@ -15,7 +15,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 
 from .errors import EmptyLanguageError, GrammarError
 from .graphs import strongly_connected as _strongly_connected
@@ -328,13 +328,16 @@ def recursive_rules(rules: Mapping[str, Expr]) -> set[str]:
     return out
 
 
-def inline_candidates(rules: Mapping[str, Expr], start: str, limit: int = 512) -> set[str]:
+def inline_candidates(
+    rules: Mapping[str, Expr], start: str, limit: int = 512, *, keep: Iterable[str] = ()
+) -> set[str]:
     """The rules the automaton expands in place where they are referenced: those that are not
-    recursive and are used once or small (at most ``limit`` nodes with what they inline). The
+    recursive and are used once or small (at most ``limit`` nodes with what they inline), and
+    not in ``keep`` (rules whose frames must stay recognisable, such as unique arrays). The
     others stay calls, so a large shared rule has one set of frames (and masks) for all uses.
     Nothing is substituted here: the automaton inlines lazily, when a state reaches the
     reference."""
-    recursive = recursive_rules(rules)
+    recursive = recursive_rules(rules) | set(keep)
     uses: dict[str, int] = {}
     for body in rules.values():
         for ref in rule_refs(body):

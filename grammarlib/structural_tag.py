@@ -250,7 +250,7 @@ class _Converter:
             )
         except GrammarError as e:
             raise _placed(e, f"{path}.json_schema") from e
-        return self.merge(g, "json")
+        return self.merge(g, "json", f"{path}.json_schema")
 
     def _regex(self, fmt: dict, path: str, ends: tuple[bytes, ...]) -> Expr:
         from .regex import regex_to_expr
@@ -382,8 +382,15 @@ class _Converter:
 
     # -- building blocks --
 
-    def merge(self, g: GrammarIR, kind: str) -> Expr:
+    def merge(self, g: GrammarIR, kind: str, path: str = "$") -> Expr:
         """Copy the rules of ``g`` in under fresh names; a reference to its start rule."""
+        if getattr(g, "unique_arrays", None):
+            raise StructuralTagError(
+                "uniqueItems over strings is checked beside the automaton from the start of "
+                "the output, so it cannot be part of a larger grammar; compile the schema "
+                "with Grammar.from_json_schema on its own",
+                path,
+            )
         prefix = self.fresh(kind) + "_"
         mapping: dict[str, Expr] = {name: Ref(prefix + name) for name in g.rules}
         for name, body in g.rules.items():

@@ -63,7 +63,8 @@ def strings(grammar: Grammar | CompiledGrammar, *, max_leaves: int = 100) -> st.
     Grammars from the text front-ends (Lark, GBNF, regex, choices) only derive valid UTF-8; for a
     grammar over raw byte sets, derivations that are not valid UTF-8 are filtered out (use
     :func:`byte_strings` to get them). For JSON Schema grammars, texts that repeat a key in one
-    object are left out too (the grammar's language excludes them; the rules alone cannot).
+    object, or an item of a ``uniqueItems`` array, are left out too (the grammar's language
+    excludes them; the rules alone cannot).
     """
     return byte_strings(grammar, max_leaves=max_leaves).map(_decode).filter(_is_str)
 
@@ -72,7 +73,8 @@ def byte_strings(
     grammar: Grammar | CompiledGrammar, *, max_leaves: int = 100
 ) -> st.SearchStrategy[bytes]:
     """Byte strings of ``grammar``'s language, by random derivation over its rules (for JSON
-    Schema grammars, without the texts that repeat a key in one object).
+    Schema grammars, without the texts that repeat a key in one object or an item of a
+    ``uniqueItems`` array).
 
     Every productive alternative and every repetition count is reachable (an unbounded repeat
     gets up to ``UNBOUNDED_EXTRA`` more than its minimum; no repeat more than the bytes left in
@@ -92,12 +94,21 @@ def byte_strings(
         raise ValueError(f"max_leaves must be >= 0, got {max_leaves}")
     plan = _plan(grammar)
     drawn = st.composite(lambda draw: _Derivation(plan, draw, max_leaves, None).run())()
+    if grammar.unique_arrays:  # which arrays must not repeat an item: the automaton knows
+        return drawn.filter(functools.partial(_in_language, compile_grammar(grammar)))
     return drawn.filter(_distinct_keys) if grammar.distinct_keys else drawn
 
 
 def _distinct_keys(data: bytes) -> bool:
     """Whether no object of the JSON text ``data`` repeats a key."""
     return json_keys.advance(json_keys.START, data) is not None
+
+
+def _in_language(compiled: CompiledGrammar, data: bytes) -> bool:
+    """Whether ``data`` is a whole string of the compiled grammar's language (the checks
+    beside the automaton included: distinct keys, distinct items of unique arrays)."""
+    m = compiled.matcher()
+    return m.accept_bytes(data) and m.can_terminate()
 
 
 _DECIMAL_DIGITS = 4000

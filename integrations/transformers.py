@@ -526,7 +526,9 @@ def heal_prompts(
         while start in rules:
             start += "_"
         rules[start] = seq(literal(data), Ref(g.grammar.start))
-        value = GrammarIR(rules, start, g.grammar.positions, g.grammar.distinct_keys)
+        value = GrammarIR(
+            rules, start, g.grammar.positions, g.grammar.distinct_keys, g.grammar.unique_arrays
+        )
         healed.append(compile_grammar(Grammar.from_ir(value), g.tokenizer_info))
     mask = attention_mask[:, :-1] if attention_mask is not None else None
     return HealedPrompts(input_ids[:, :-1], mask, tuple(healed), tuple(taken))

@@ -124,6 +124,7 @@ class SchemaCompiler(Emitter):
         )
         self.inlining: list[int] = []
         self.pattern_dfas: dict[str, Any] = {}
+        self.unique_arrays: set[str] = set()
         self.synthetic: list[Any] = []
         self.time_limit_s = time_limit_s
         self.deadline = None if time_limit_s is None else time.monotonic() + time_limit_s
@@ -134,4 +135,6 @@ class SchemaCompiler(Emitter):
             why = "; ".join(dict.fromkeys(self.reasons)) or "no JSON value satisfies it"
             raise SchemaError(f"schema is unsatisfiable: {why}")
         self.rules["start"] = body
-        return GrammarIR(self.rules, "start", distinct_keys=True)
+        return GrammarIR(
+            self.rules, "start", distinct_keys=True, unique_arrays=frozenset(self.unique_arrays)
+        )

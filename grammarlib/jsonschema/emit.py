@@ -79,6 +79,7 @@ class Emitter(NormalForm):
     resolver: Any  # the root's referencing resolver
     validator: Any  # a jsonschema validator of the root (decides ``holds``)
     pattern_dfas: dict[str, Any]  # ECMA pattern -> its character DFA (``search``)
+    unique_arrays: set[str]  # rules of string arrays whose items the matcher keeps distinct
     synthetic: list[Any]  # schemas made up while compiling, kept alive (their ids key rules)
 
     # -- rules and terms --
@@ -146,7 +147,14 @@ class Emitter(NormalForm):
         if not flats:
             where = getattr(term, "where", "#")
             return self.empty(f"no value satisfies the schema at {where}")
-        return alt(*(self.case_expr(f) for f in flats))
+        before = len(self.unique_arrays)
+        body = alt(*(self.case_expr(f) for f in flats))
+        arrays = [f for f in flats if f.values is None and "array" in f.types]
+        if len(self.unique_arrays) > before and len(arrays) > 1:
+            # The matcher tells a unique array by the rule that reads its "[": with another
+            # array form beside it, a bracket would open both.
+            self.unsupported("uniqueItems", arrays[0].where, "beside another array form")
+        return body
 
     # -- cases to expressions --
 
@@ -754,6 +762,8 @@ class Emitter(NormalForm):
         if hi is not None and lo > hi:
             return self.empty(f"no array length fits the bounds at {f.where} ({lo} > {hi})")
         if f.unique_items:
+            if self.checked_at_run_time(f, prefix_items, lo):
+                return self.unique_strings(f, rest_expr, lo, hi)
             sets = [self.finite(p, f.where) for p in [*prefix_items, f.rest_items]]
             if all(x is not None for x in sets):
                 result = self.unique_array(f, sets, lo, hi)
@@ -852,6 +862,60 @@ class Emitter(NormalForm):
             return memo[key]
 
         return state(0, tuple(0 for _ in cs))
+
+    def checked_at_run_time(self, f: Case, prefix_items: list[list[Term]], lo: int) -> bool:
+        """Whether ``uniqueItems`` is left to the matcher (:mod:`grammarlib.json_keys`): every
+        item is a string, no ``prefixItems`` or ``contains``, at least ``lo`` distinct strings
+        exist (so no array runs out of fresh items before it may end), and the items are not
+        a set of at most 10 values (those get one grammar state per subset written, with no
+        run-time cost)."""
+        if prefix_items or f.contains or not f.rest_items or False in f.rest_items:
+            return False
+        where = pointer(f.where, "items")
+        cases = self.flatten(AllOf(tuple(f.rest_items), where))
+        if not cases:
+            return False
+        values: set[str] = set()
+        unbounded = uncounted = False
+        for case in cases:
+            if case.values is not None:
+                if not all(isinstance(v, str) for v in case.values):
+                    return False
+                values.update(
+                    v
+                    for v in case.values
+                    if "string" in case.types
+                    and v not in case.excluded
+                    and all(self.holds(c, v) for c in case.conjuncts)
+                )
+            elif case.types != frozenset({"string"}):
+                return False
+            elif not case.languages and (case.max_length is None or case.max_length >= 1):
+                unbounded = True  # a million one-character strings, or more
+            else:
+                uncounted = True  # a pattern or format: how many strings it has is not known
+        if not unbounded and not uncounted and len(values) <= 10:
+            return False
+        return lo <= 1 or unbounded or (not uncounted and len(values) >= lo)
+
+    def unique_strings(self, f: Case, item: Expr | None, lo: int, hi: int | None) -> Expr:
+        """Arrays of strings whose items the matcher keeps distinct: a rule of its own (so the
+        matcher knows its ``[``), listed in the grammar's ``unique_arrays``."""
+        assert item is not None
+        comma = self.syntax.comma()
+        if hi == 0:
+            body = EPSILON
+        else:
+            more = repeat(seq(comma, item), max(lo - 1, 0), None if hi is None else hi - 1)
+            body = seq(item, more)
+            if lo == 0:
+                body = optional(body)
+        name = f"{f.where}#uniqueItems"
+        while name in self.rules:
+            name += "'"
+        self.rules[name] = self.syntax.bracket("[", body, "]")
+        self.unique_arrays.add(name)
+        return Ref(name)
 
     def unique_array(self, f: Case, sets: list[Any], lo: int, hi: int | None) -> Expr | None:
         """``uniqueItems`` where every item comes from a finite set: all arrays, listed

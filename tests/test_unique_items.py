@@ -1,0 +1,287 @@
+"""``uniqueItems`` over strings: arrays whose items are strings (an unbounded set, or more than
+ten values) are checked beside the automaton like object keys, in accept_* and in the token
+masks (exactly: a token is allowed iff accepting it succeeds)."""
+
+from __future__ import annotations
+
+import json
+import random
+
+import jsonschema
+import pytest
+
+import grammarlib as gl
+from grammarlib import json_keys
+from grammarlib.masks import assets
+from grammarlib.masks.bitmask import bits_to_bool
+
+TAGS = {"type": "array", "items": {"type": "string"}, "uniqueItems": True}
+COLORS = [f"c{i}" for i in range(12)]  # more than ten values: checked at run time
+PALETTE = {"type": "array", "items": {"enum": COLORS}, "uniqueItems": True, "minItems": 2}
+
+
+def _matcher(schema: object, info: gl.TokenizerInfo | None = None) -> gl.GrammarMatcher:
+    return gl.compile(gl.Grammar.from_json_schema(schema), info).matcher()
+
+
+def test_an_item_cannot_come_again() -> None:
+    m = _matcher(TAGS)
+    assert m.accept_string('["a", "b"')
+    assert not m.accept_string(', "a"')
+    assert not m.accept_string(', "b"]')
+    assert m.accept_string(', "ab", ""]') and m.can_terminate()
+
+
+def test_items_are_compared_decoded() -> None:
+    m = _matcher(TAGS)
+    assert m.accept_string('["\\u00e9"')
+    assert not m.accept_string(', "é"')
+    assert m.accept_string(', "e"]')
+
+
+def test_each_array_has_its_own_items_and_keys_are_apart() -> None:
+    schema = {
+        "type": "object",
+        "properties": {"x": TAGS, "y": {"type": "array", "items": TAGS}},
+        "additionalProperties": False,
+    }
+    m = _matcher(schema)
+    assert m.accept_string('{"x": ["x", "y"], "y": [["x"], ["x", "y"], []')
+    assert not m.accept_string(', ["a", "a"')
+    assert m.accept_string(', ["a"]]}') and m.can_terminate()
+
+
+def test_only_unique_arrays_are_checked() -> None:
+    schema = {
+        "type": "object",
+        "properties": {"words": {"type": "array", "items": {"type": "string"}}, "tags": TAGS},
+    }
+    g = gl.Grammar.from_json_schema(schema)
+    assert len(g.unique_arrays) == 1
+    m = gl.compile(g).matcher()
+    assert m.accept_string('{"words": ["a", "a"], "tags": ["a", "b"')
+    assert not m.accept_string(', "b"')
+
+
+def test_a_finite_set_runs_out() -> None:
+    """Twelve values, at least two items: after all twelve a comma leads nowhere; after one,
+    the array cannot end."""
+    g = gl.Grammar.from_json_schema(PALETTE, whitespace="compact")
+    assert g.unique_arrays  # more than ten values: not one state per subset
+    m = gl.compile(g).matcher()
+    assert m.accept_string("[" + ",".join(json.dumps(c) for c in COLORS))
+    assert not m.accept_string(",")
+    assert m.accept_string("]") and m.can_terminate()
+    m = gl.compile(g).matcher()
+    assert m.accept_string('["c1"') and not m.accept_string("]")
+
+
+def test_small_value_sets_keep_their_subset_states() -> None:
+    schema = {"type": "array", "items": {"enum": ["a", "b", "c"]}, "uniqueItems": True}
+    g = gl.Grammar.from_json_schema(schema)
+    assert not g.unique_arrays
+    m = gl.compile(g).matcher()
+    assert m.accept_string('["a", "b"') and not m.accept_string(', "a"')
+
+
+@pytest.mark.parametrize(
+    ("schema", "why"),
+    [
+        ({"type": "array", "items": {"type": "integer"}, "uniqueItems": True}, "finite set"),
+        (
+            {"type": "array", "items": {"type": ["string", "null"]}, "uniqueItems": True},
+            "finite set",
+        ),
+        (  # a pattern: how many strings it has is not known, and two are needed
+            {
+                "type": "array",
+                "items": {"type": "string", "pattern": "^[ab]$"},
+                "uniqueItems": True,
+                "minItems": 2,
+            },
+            "finite set",
+        ),
+        (  # a "[" would open both arrays: the matcher could not tell which one it reads
+            {"anyOf": [TAGS, {"type": "array", "items": {"type": "integer"}}]},
+            "beside another array form",
+        ),
+    ],
+)
+def test_other_items_are_still_refused_by_name(schema: dict, why: str) -> None:
+    with pytest.raises(gl.SchemaError, match=f"'uniqueItems' at #.*{why}"):
+        gl.Grammar.from_json_schema(schema)
+
+
+def test_a_pattern_with_at_most_one_required_item_is_checked() -> None:
+    schema = {
+        "type": "array",
+        "items": {"type": "string", "pattern": "^[ab]$"},
+        "uniqueItems": True,
+    }
+    m = _matcher(schema)
+    assert m.accept_string('["a", "b"')
+    assert not m.accept_string(",")  # no third string of the pattern is left
+    assert m.accept_string("]") and m.can_terminate()
+
+
+def test_masks_on_tokens_that_hold_whole_arrays() -> None:
+    """Tokens that open an array and write several items at once: the mask checks them in
+    full (a hand-made vocabulary, every token against accepting it)."""
+    vocab = [b'["a","a"', b'["a","b"', b'[["a","a"', b'"a","a"', b'"a"', b'"b"', b",", b"[", b"]"]
+    vocab += [b'"', b"a", b"b", b'a"', b'a",', b'],["b', b""]
+    info = gl.TokenizerInfo.from_vocab(vocab, stop_token_ids=[len(vocab) - 1])
+    schema = {"type": "array", "items": TAGS}
+    compiled = gl.compile(gl.Grammar.from_json_schema(schema, whitespace="compact"), info)
+    bitmask = gl.allocate_token_bitmask(1, info.vocab_size)
+    refused = set()
+    for prefix in ["", "[", '[["a"', '[["a",', '[["a","b"],["b"', '[["a"],']:
+        m = compiled.matcher()
+        assert m.accept_string(prefix), prefix
+        m.fill_next_token_bitmask(bitmask)
+        allowed = bits_to_bool(bitmask[0], info.vocab_size)
+        for token in range(len(vocab)):
+            want = m.copy().accept_token(token)
+            assert bool(allowed[token]) == want, (prefix, vocab[token])
+            if not want:
+                refused.add(vocab[token])
+    assert {b'[["a","a"', b'"a","a"', b'a",'} <= refused
+
+
+def test_structural_tags_refuse_unique_arrays() -> None:
+    tag = {"type": "structural_tag", "format": {"type": "json_schema", "json_schema": TAGS}}
+    with pytest.raises(gl.GrammarError, match="uniqueItems"):
+        gl.Grammar.from_structural_tag(tag)
+
+
+def test_hypothesis_strings_never_repeat_an_item() -> None:
+    from hypothesis import given, settings
+
+    from grammarlib.integrations.hypothesis import strings
+
+    schema = {"type": "array", "items": {"type": "string", "maxLength": 1}, "uniqueItems": True}
+    seen = []
+
+    @settings(max_examples=60, deadline=None, database=None)
+    @given(strings(gl.Grammar.from_json_schema(schema)))
+    def check(text: str) -> None:
+        value = json.loads(text)
+        jsonschema.validate(value, schema)
+        seen.append(len(value))
+
+    check()
+    assert max(seen) >= 2  # arrays of several items were drawn (and all of them distinct)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("vocab", ["gpt-2", "llama-bpe"])
+def test_masks_exclude_exactly_the_repeated_items(vocab: str) -> None:
+    """At item positions of arrays that have items, every token's mask bit equals accepting it
+    (brute force over every token with a quote or comma, and a sample of the others)."""
+    info = gl.TokenizerInfo.from_gguf(assets.vocab_gguf(vocab))
+    nested = {"type": "object", "properties": {"tags": TAGS}, "additionalProperties": TAGS}
+    cases = [
+        (TAGS, '["a","b","'),
+        (TAGS, '["a","ab","a'),
+        (TAGS, '["name","n'),
+        (TAGS, '["name","name'),
+        (TAGS, '["x"'),
+        (PALETTE, '["c1","c2","c'),
+        (PALETTE, '["c1","c2",'),
+        (PALETTE, "[" + ",".join(json.dumps(c) for c in COLORS[:11])),
+        (PALETTE, "[" + ",".join(json.dumps(c) for c in COLORS[:11]) + ',"c1'),
+        (nested, '{"tags":["a","b"],"x":["a","'),
+        (nested, '{"tags":["a","b"'),
+    ]
+    marked = [i for i, b in enumerate(info.token_bytes) if b'"' in b or b"," in b or b"[" in b]
+    rng = random.Random(0)
+    bitmask = gl.allocate_token_bitmask(1, info.vocab_size)
+    checked = repeats = 0
+    for schema, prefix in cases:
+        grammar = gl.Grammar.from_json_schema(schema, whitespace="compact")
+        compiled = gl.compile(grammar, info)
+        plain = gl.compile(gl.Grammar(grammar.rules, grammar.start), info)  # items may repeat
+        m = compiled.matcher()
+        other = plain.matcher()
+        assert m.accept_string(prefix) and other.accept_string(prefix), prefix
+        m.fill_next_token_bitmask(bitmask)
+        allowed = bits_to_bool(bitmask[0], info.vocab_size)
+        for token in marked + rng.sample(range(len(info.token_bytes)), 2000):
+            want = m.copy().accept_token(token)
+            assert bool(allowed[token]) == want, (prefix, token, info.token_bytes[token])
+            checked += 1
+            repeats += not want and other.copy().accept_token(token)
+    # tokens refused only because they repeat an item ('"' after "a", '",' ...) or lead to an
+    # item position with no fresh item left (',' after eleven colours and the twelfth's start)
+    assert checked > 10000 and repeats >= 5
+
+
+@pytest.mark.slow
+def test_masks_equal_brute_force_on_random_walks() -> None:
+    info = gl.TokenizerInfo.from_gguf(assets.vocab_gguf("llama-bpe"))
+    schema = {
+        "type": "object",
+        "properties": {
+            "tags": {**TAGS, "maxItems": 6},
+            "colors": PALETTE,
+            "rows": {
+                "type": "array",
+                "items": {**TAGS, "items": {"type": "string", "maxLength": 2}},
+            },
+        },
+        "additionalProperties": False,
+    }
+    compiled = gl.compile(gl.Grammar.from_json_schema(schema), info)
+    marked = [i for i, b in enumerate(info.token_bytes) if any(c in b for c in b'",[')]
+    rng = random.Random(2)
+    bitmask = gl.allocate_token_bitmask(1, info.vocab_size)
+    states = with_items = 0
+    for _ in range(8):
+        m = compiled.matcher()
+        for _ in range(40):
+            m.fill_next_token_bitmask(bitmask)
+            allowed = bits_to_bool(bitmask[0], info.vocab_size)
+            for token in marked + rng.sample(range(len(info.token_bytes)), 300):
+                assert bool(allowed[token]) == m.copy().accept_token(token), (
+                    bytes(info.token_bytes[token]),
+                    m.state,
+                )
+            states += 1
+            with_items += json_keys.may_refuse(m.state[1])
+            choices = [int(t) for t in allowed.nonzero()[0]]
+            shaped = [t for t in choices if any(c in info.token_bytes[t] for c in b'",[]')]
+            if not choices or (m.can_terminate() and rng.random() < 0.1):
+                break
+            token = rng.choice(shaped if shaped and rng.random() < 0.7 else choices)
+            assert m.accept_token(token)
+    assert states >= 60 and with_items >= 20
+
+
+@pytest.mark.slow
+def test_sampling_gives_distinct_items() -> None:
+    from grammarlib.integrations.hypothesis import assert_masks_sound, schema_reference
+
+    info = gl.TokenizerInfo.from_gguf(assets.vocab_gguf("gpt-2"))
+    schema = {"type": "array", "items": {"type": "string", "maxLength": 1}, "uniqueItems": True}
+    assert not schema_reference(schema)('["a", "a"]')
+    for s in (schema, PALETTE):
+        assert_masks_sound(
+            gl.Grammar.from_json_schema(s),
+            info,
+            reference=schema_reference(s),
+            samples=30,
+            max_steps=80,
+            stop_probability=0.3,
+        )
+
+
+def test_pydantic_sets_of_strings() -> None:
+    from pydantic import BaseModel
+
+    class Post(BaseModel):
+        title: str
+        tags: set[str]
+
+    m = gl.compile(gl.Grammar.from_pydantic(Post)).matcher()
+    assert m.accept_string('{"title": "t", "tags": ["a", "b"')
+    assert not m.accept_string(', "a"')
+    assert m.accept_string("]}") and m.can_terminate()
