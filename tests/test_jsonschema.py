@@ -796,6 +796,67 @@ def test_one_of_branches_disjoint_by_their_keys() -> None:
         assert accepts(schema, json.dumps(value)) is expected, value
 
 
+def _field(kind: str, *extra: str) -> dict[str, Any]:
+    """A form field as real schemas write them: a ``type`` tag that is not required, a
+    required ``label``, optional keys shared with the other kinds (equal schemas, separate
+    objects), ``additionalProperties: false``."""
+    size = {"type": "number", "minimum": 1, "maximum": 12, "multipleOf": 1}
+    shared = {"label": {"type": "string"}, "help": {"type": "string"}, "size": size}
+    own = {name: {"type": "string"} for name in extra}
+    nested = {"type": "object", "additionalProperties": {"$ref": "#/$defs/field"}}
+    if "fields" in extra:
+        own["fields"] = nested
+    return {
+        "type": "object",
+        "properties": {"type": {"enum": [kind]}, **shared, **own},
+        "required": ["label"],
+        "additionalProperties": False,
+    }
+
+
+def test_one_of_branches_that_differ_in_optional_keys() -> None:
+    """Eight overlapping branches ({"label": "x"} satisfies all of them, so it is invalid): the
+    negations of the others are kept small by dropping what the branch itself rules out (a
+    negated property value equal to its own, a type tag it cannot have, a multipleOf it
+    requires) and cases whose constraints contain another's, and a negated
+    additionalProperties becomes "one of my own keys the other lacks". Refused as "more than
+    256 cases" before; checked against jsonschema on valid and invalid values."""
+    kinds = [("text", "placeholder"), ("number", "placeholder", "min"), ("email",)]
+    kinds += [("static",), ("date", "placeholder"), ("multiple", "fields")]
+    kinds += [("repeating", "fields", "inline"), ("enum", "options")]
+    branches = [_field(*k) for k in kinds]
+    schema = {"$defs": {"field": {"oneOf": branches}}, "$ref": "#/$defs/field"}
+    gl.Grammar.from_json_schema(schema)
+    validator = jsonschema.Draft202012Validator(schema)
+    values = [
+        {"label": "x"},
+        {"label": "x", "type": "text"},
+        {"label": "x", "type": "nope"},
+        {"label": "x", "min": "1"},
+        {"label": "x", "placeholder": "p"},
+        {"label": "x", "options": "o", "size": 3},
+        {"label": "x", "options": "o", "size": 2.5},
+        {"label": "x", "inline": "i", "fields": {"a": {"label": "y", "type": "date"}}},
+        {"label": "x", "inline": "i", "fields": {"a": {"label": "y"}}},
+        {"label": "x", "type": "multiple", "fields": {}},
+        {"label": "x", "fields": {}},
+        {"label": "x", "type": "email", "placeholder": "p"},
+        {"type": "text"},
+    ]
+    assert {validator.is_valid(v) for v in values} == {True, False}
+    order = ["type", "label", "help", "size", "placeholder", "min", "fields", "inline", "options"]
+
+    def in_schema_order(v: Any) -> Any:  # properties come in the schema's order
+        if not isinstance(v, dict):
+            return v
+        rank = {k: order.index(k) if k in order else -1 for k in v}
+        return {k: in_schema_order(v[k]) for k in sorted(v, key=rank.__getitem__)}
+
+    for value in values:
+        text = json.dumps(in_schema_order(value))
+        assert accepts(schema, text) is validator.is_valid(value), value
+
+
 def test_a_subschema_reached_twice_is_one_conjunct() -> None:
     """A key matched by name and by a pattern, in several merged cases, meets the same item
     schema (with its anyOf) again and again: counted once, not once per path."""

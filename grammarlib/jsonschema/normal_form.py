@@ -8,7 +8,7 @@ import json
 import math
 import time
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields, replace
 from decimal import Decimal
 from fractions import Fraction
 from typing import Any
@@ -232,6 +232,10 @@ class Case:
             (a, sa), (b, sb) = self.minimum, self.maximum
             if a > b or (a == b and (sa or sb)):
                 return f"no number between the bounds at {w} ({a} {'>=' if a == b else '>'} {b})"
+        if self.types <= {"number", "integer"}:
+            for n in self.not_multiples_of:
+                if any(m % n == 0 for m in self.multiples_of):
+                    return f"a multiple of {n} is required and excluded at {w}"
         if (
             self.types == {"string"}
             and self.max_length is not None
@@ -310,6 +314,82 @@ def product(groups: list[list[Case]], reasons: list[str]) -> list[Case]:
     return out
 
 
+def _named_witnesses(case: Case) -> list[Case]:
+    """``case`` with each witness "some key outside these names has a value in t" (a negated
+    ``additionalProperties``) that ``case`` allows only for finitely many named keys (its own
+    ``additionalProperties: false``) replaced by the choice of one of those keys, required with
+    a value in t: one case per choice. The emitter builds few witnesses at once; required keys,
+    any number."""
+    allowed: set[str] | None = None
+    for names, patterns, term in case.regions:
+        if not patterns and impossible(term):
+            allowed = set(names) if allowed is None else allowed & set(names)
+    if allowed is None or case.types != {"object"}:
+        return [case]
+    out = [replace(case, witnesses=[])]
+    for w in case.witnesses:
+        (kind, *cls), term = w
+        if kind != "region" or cls[1]:  # patterns: which names match them is not known here
+            out = [replace(c, witnesses=[*c.witnesses, w]) for c in out]
+            continue
+        keys = sorted(allowed - set(cls[0]))
+        extra = {} if vacuous(term) else None
+        out = [
+            replace(
+                c,
+                required=list(dict.fromkeys([*c.required, k])),
+                properties=c.properties
+                if extra is not None
+                else {**c.properties, k: [*c.properties.get(k, []), term]},
+            )
+            for c in out
+            for k in keys
+        ]
+    return out
+
+
+def _absorbed(cases: list[Case]) -> list[Case]:
+    """``cases`` (a disjunction) without those whose constraints include all of another's: their
+    values are the other's too. Fewest constraints first, so of equal cases one stays."""
+    kept: list[Case] = []
+    for c in sorted(cases, key=_size):
+        if not any(_subsumes(k, c) for k in kept):
+            kept.append(c)
+    return kept
+
+
+def _size(c: Case) -> int:
+    return (
+        len(c.required)
+        + sum(len(ts) for ts in c.properties.values())
+        + len(c.witnesses)
+        + len(c.conjuncts)
+    )
+
+
+_SUBSUMPTION_SETS = ("where", "required", "properties", "witnesses", "conjuncts")
+
+
+def _subsumes(a: Case, b: Case) -> bool:
+    """Whether every constraint of ``a`` is one of ``b``'s: the same in every field, except that
+    ``a``'s required keys, property terms, witnesses and conjuncts may be fewer."""
+    if not set(a.required) <= set(b.required):
+        return False
+    for name, terms in a.properties.items():
+        theirs = b.properties.get(name, ())
+        if not all(any(t is u for u in theirs) for t in terms):
+            return False
+    if not all(any(w[1] is v[1] and w[0] == v[0] for v in b.witnesses) for w in a.witnesses):
+        return False
+    if not all(any(t is u for u in b.conjuncts) for t in a.conjuncts):
+        return False
+    return all(
+        getattr(a, f.name) == getattr(b, f.name)
+        for f in fields(Case)
+        if f.name not in _SUBSUMPTION_SETS
+    )
+
+
 def _distinct_terms(terms: tuple[Term, ...]) -> list[Term]:
     """``terms`` without repeats (a conjunction is idempotent): the same subschema reached twice,
     e.g. the items of a property matched by its name and by a pattern in several merged cases,
@@ -322,6 +402,20 @@ def _distinct_terms(terms: tuple[Term, ...]) -> list[Term]:
             seen.add(key)
             out.append(t)
     return out
+
+
+def _same_meaning(a: Term, b: Term) -> bool:
+    """Whether two terms evidently mean the same: the same term, or equal subschemas (as JSON)
+    read with the same base URI and dynamic scope (two branches that copy a property's schema)."""
+    while isinstance(a, AllOf) and len(a.items) == 1:
+        a = a.items[0]
+    while isinstance(b, AllOf) and len(b.items) == 1:
+        b = b.items[0]
+    if a is b:
+        return True
+    if not isinstance(a, Subschema) or not isinstance(b, Subschema):
+        return False
+    return _context_key(a)[1:] == _context_key(b)[1:] and a.schema == b.schema
 
 
 def _context_key(t: Subschema) -> tuple[Any, ...]:
@@ -634,8 +728,51 @@ class NormalForm:
         out: list[Case] = []
         for i, b in enumerate(branches):
             others = tuple(Not(c, c.where) for j, c in enumerate(branches) if j != i)
-            out += self.flatten(AllOf((b, *others), where), annotations)
+            if annotations:
+                out += self.flatten(AllOf((b, *others), where), annotations)
+                continue
+            cases = flats[i]
+            for j, other in enumerate(flats):
+                if j == i or all(self.exclusive(x.merge(y)) for x in cases for y in other):
+                    continue  # branch i already excludes branch j
+                cases = self.without(cases, self.negate(other, where), where)
+            out += _dnf_conj(cases, AllOf((b, *others), where))
         return out
+
+    def without(self, cases: list[Case], negation: list[Case], where: str) -> list[Case]:
+        """``cases`` and ``negation`` (the complement of another ``oneOf`` branch), as few cases
+        as evidence allows: conjunctions that evidently have no value are dropped, a negated
+        property value that the case's own value for it already rules out is dropped from the
+        conjunction, and a conjunction that another one's constraints are part of (so its
+        values are the other's) is left out. Without this, a branch that overlaps ten others
+        (objects that differ in optional keys) expands to thousands of cases."""
+        out = []
+        for x in cases:
+            for y in negation:
+                z = x.merge(y)
+                if z.why_empty() is not None or self.exclusive(z):
+                    continue
+                for name, terms in y.properties.items():
+                    own = x.properties.get(name)
+                    for t in terms:
+                        if own and isinstance(t, Not) and self.excludes(own, t.item, where):
+                            z.properties[name] = [u for u in z.properties[name] if u is not t]
+                out += [c for c in _named_witnesses(z) if c.why_empty() is None]
+        out = _absorbed(out)
+        if len(out) > _MAX_BRANCHES:
+            raise SchemaError(
+                f"the combinators ('anyOf', 'oneOf', 'not', 'if', 'dependent*') at "
+                f"{where or '#'} expand to more than {_MAX_BRANCHES} cases"
+            )
+        self.check_time(where)
+        return out
+
+    def excludes(self, terms: list[Term], other: Term, where: str) -> bool:
+        """Whether no value satisfies all of ``terms`` and ``other`` (evidently)."""
+        try:
+            return not self.flatten(AllOf((*terms, other), where))
+        except SchemaError:
+            return False
 
     def exclusive(self, both: Case) -> bool:
         """Whether a conjunction of two branches evidently has no value: a contradiction at the
@@ -646,6 +783,8 @@ class NormalForm:
             return False
         for name in both.required:
             terms = both.properties.get(name, [])
+            if any(_same_meaning(t, u.item) for t in terms for u in terms if isinstance(u, Not)):
+                return True  # a value and its own negation (equal subschemas in two branches)
             if len(terms) > 1:
                 try:
                     if not self.flatten(AllOf(tuple(terms), both.where)):
