@@ -125,6 +125,8 @@ class SchemaCompiler(Emitter):
         self.inlining: list[int] = []
         self.pattern_dfas: dict[str, Any] = {}
         self.unique_arrays: set[str] = set()
+        self.canonical_terms: dict[Any, Any] = {}
+        self.schema_texts: dict[int, str] = {}
         self.synthetic: list[Any] = []
         self.time_limit_s = time_limit_s
         self.deadline = None if time_limit_s is None else time.monotonic() + time_limit_s

@@ -546,6 +546,8 @@ class NormalForm:
     inlining: list[int]  # ids of the $ref targets being flattened (recursion is refused)
     deadline: float | None  # time.monotonic() past which the compilation stops
     time_limit_s: float | None
+    canonical_terms: dict[Any, Term]  # meaning -> the first term seen with it (see canonical)
+    schema_texts: dict[int, str]  # id of a schema object (alive in the root) -> its JSON text
 
     # -- errors and references --
 
@@ -735,7 +737,8 @@ class NormalForm:
             for j, other in enumerate(flats):
                 if j == i or all(self.exclusive(x.merge(y)) for x in cases for y in other):
                     continue  # branch i already excludes branch j
-                cases = self.without(cases, self.negate(other, where), where)
+                for case in other:  # not(a or b) = not a and not b: one case at a time
+                    cases = self.without(cases, self.negate_case(case, where), where)
             out += _dnf_conj(cases, AllOf((b, *others), where))
         return out
 
@@ -757,6 +760,9 @@ class NormalForm:
                     for t in terms:
                         if own and isinstance(t, Not) and self.excludes(own, t.item, where):
                             z.properties[name] = [u for u in z.properties[name] if u is not t]
+                    # the same negation met again (two cases of one branch): one term
+                    kept = {id(c): c for c in map(self.canonical, z.properties[name])}
+                    z.properties[name] = list(kept.values())
                 out += [c for c in _named_witnesses(z) if c.why_empty() is None]
         out = _absorbed(out)
         if len(out) > _MAX_BRANCHES:
@@ -766,6 +772,33 @@ class NormalForm:
             )
         self.check_time(where)
         return out
+
+    def canonical(self, t: Term) -> Term:
+        """The first term seen that evidently means the same as ``t`` (equal subschemas as
+        JSON, with the same base URI and dynamic scope; their negations), else ``t``: so equal
+        constraints reached along two paths compare identical."""
+        key = self.meaning(t)
+        return t if key is None else self.canonical_terms.setdefault(key, t)
+
+    def meaning(self, t: Term) -> Any:
+        """A hashable key of what ``t`` means, where that is evident (else None)."""
+        while isinstance(t, AllOf) and len(t.items) == 1:
+            t = t.items[0]
+        if isinstance(t, bool):
+            return t
+        if isinstance(t, Not):
+            inner = self.meaning(t.item)
+            return None if inner is None else ("not", inner)
+        if isinstance(t, Subschema):
+            text = self.schema_texts.get(id(t.schema))
+            if text is None:
+                try:
+                    text = json.dumps(t.schema, sort_keys=True)
+                except (TypeError, ValueError):
+                    return None
+                self.schema_texts[id(t.schema)] = text
+            return ("s", text, *_context_key(t)[1:])
+        return None
 
     def excludes(self, terms: list[Term], other: Term, where: str) -> bool:
         """Whether no value satisfies all of ``terms`` and ``other`` (evidently)."""
