@@ -891,3 +891,23 @@ def test_time_limit_stops_with_a_clear_error() -> None:
     with pytest.raises(gl.GrammarTooLargeError, match=r"time_limit_s=0\.0 s \(stopped at #"):
         gl.Grammar.from_json_schema(big, time_limit_s=0.0)
     assert gl.Grammar.from_json_schema(big, time_limit_s=None).example().startswith("{")
+
+
+def test_many_pattern_properties_that_split_the_keys_into_few_classes() -> None:
+    """Eight anchored patterns (JSON Schema Store's appsettings.json): nine classes of keys,
+    not 2**8; more than 64 classes is refused by name."""
+    names = ["WebOptimizer", "webOptimizer", "cdn", "pwa", "nlog", "NLog", "umbraco", "Umbraco"]
+    schema = {
+        "type": "object",
+        "patternProperties": {f"^{n}$": {"type": "integer"} for n in names},
+        "additionalProperties": {"type": "string"},
+    }
+    validator = jsonschema.Draft202012Validator(schema)
+    for value in ({"cdn": 1, "other": "x"}, {"cdn": "x"}, {"NLog": 2, "nlog": 3}, {"x": 1}):
+        assert accepts(schema, json.dumps(value)) is validator.is_valid(value), value
+    overlapping = {
+        "type": "object",
+        "patternProperties": {c: {"type": "integer"} for c in "abcdefg"},
+    }
+    with pytest.raises(gl.SchemaError, match=r"'patternProperties' at # \(.*more than 64 classes"):
+        gl.Grammar.from_json_schema(overlapping)

@@ -46,6 +46,7 @@ from .normal_form import (
 __all__ = ["Emitter"]
 
 _MAX_UNIQUE_ARRAYS = 4096  # uniqueItems with contains: arrays listed one by one
+_MAX_KEY_CLASSES = 64  # extra keys: classes of keys that the patterns tell apart
 _MAX_UNIQUE_STATES = 1024  # ... otherwise one state per subset of the (at most 10) values
 _LIMIT_LENGTH = 64  # longest maxLength with which a length-limited format (hostname) is built
 _MAX_ANY_ORDER = 10  # property_order="any": objects track which of these they have written
@@ -535,8 +536,6 @@ class Emitter(NormalForm):
             return [(0, self.share(seq(key, self.syntax.colon(), value)))]
         from ..regular import CharDFA
 
-        if len(patterns) > 6:
-            self.unsupported("patternProperties", f.where, "more than 6 patterns")
         try:
             keys = CharDFA.from_expr(string_except(names))
             if names_ok is not None:
@@ -562,6 +561,13 @@ class Emitter(NormalForm):
                     if not part.is_empty():
                         split.append((part_mask, part))
             classes = split
+            if len(classes) > _MAX_KEY_CLASSES:
+                self.unsupported(
+                    "patternProperties",
+                    f.where,
+                    f"the patterns split the keys into more than {_MAX_KEY_CLASSES} classes",
+                )
+                return []
         out = []
         for mask, cls in sorted(classes, key=lambda c: c[0]):
             inside = {p for i, p in enumerate(patterns) if mask >> i & 1}
