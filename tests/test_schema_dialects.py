@@ -238,6 +238,17 @@ def test_an_empty_required_list_in_draft4_is_harmless() -> None:
     assert _accepts(grammar, {})
 
 
+def test_repeated_enum_values_in_draft4_are_harmless() -> None:
+    """Draft-04's meta-schema wants enum values distinct (later drafts do not): a repeat means
+    the same set of values, so it warns (a real schema lists 'USD' twice among 160 codes)."""
+    schema = {"$schema": DRAFT4, "enum": ["GBP", "USD", "EUR", "USD"]}
+    with pytest.warns(UserWarning, match=r"malformed schema at #/enum.*harmless"):
+        grammar = gl.Grammar.from_json_schema(schema)
+    assert _accepts(grammar, "USD") and not _accepts(grammar, "JPY")
+    with pytest.raises(gl.SchemaError, match="malformed 'enum' at #/enum"):
+        gl.Grammar.from_json_schema({"$schema": DRAFT4, "enum": []})  # still: at least one
+
+
 def test_the_draft_option_reads_a_schema_without_schema_keyword() -> None:
     schema = {"type": "number", "maximum": 3, "exclusiveMaximum": True}
     _agrees(schema, [2, 3, 4], draft="draft-04")

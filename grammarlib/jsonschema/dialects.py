@@ -233,8 +233,9 @@ def check_shape(schema: Any, draft: str) -> None:
     """Raise :class:`SchemaError` at the JSON pointer of the first shape problem of ``schema``
     under ``draft``'s meta-schema; a problem inside an annotation keyword only warns.
 
-    Harmless slips that real schemas are full of are warnings too: an empty ``required`` list
-    in draft-04 (the meta-schema wants at least one name)."""
+    Harmless slips that real schemas are full of are warnings too, where draft-04 is stricter
+    than the drafts after it and the meaning is plain: an empty ``required`` list (nothing is
+    required) and an ``enum`` that lists a value twice (the same set of values)."""
     if isinstance(schema, bool):
         return
     if not isinstance(schema, dict):
@@ -246,8 +247,12 @@ def check_shape(schema: Any, draft: str) -> None:
         pointer = "#" + "".join(f"/{_escape(str(p))}" for p in path)
         keyword = _keyword_of(schema, path)
         message = f"malformed schema at {pointer}: {error.message}"
-        if keyword in ANNOTATION_KEYWORDS or _harmless(error, keyword):
+        if keyword in ANNOTATION_KEYWORDS:
             warnings.warn(f"{message} (ignored: an annotation)", stacklevel=4)
+            continue
+        reading = _harmless(error, keyword)
+        if reading is not None:
+            warnings.warn(f"{message} (harmless: {reading})", stacklevel=4)
             continue
         if keyword is not None:
             message = f"malformed {keyword!r} at {pointer}: {error.message}"
@@ -290,9 +295,15 @@ def _keyword_of(schema: Any, path: list[Any]) -> str | None:
     return keyword
 
 
-def _harmless(error: Any, keyword: str | None) -> bool:
-    """An empty ``required`` list (draft-04 wants one name at least) means nothing is required."""
-    return keyword == "required" and error.validator == "minItems" and error.instance == []
+def _harmless(error: Any, keyword: str | None) -> str | None:
+    """How a shape problem that later drafts allow is read, or None if it is not one: an empty
+    ``required`` list (draft-04 wants one name at least), repeated ``enum`` values (draft-04
+    wants them distinct)."""
+    if keyword == "required" and error.validator == "minItems" and error.instance == []:
+        return "nothing is required"
+    if keyword == "enum" and error.validator == "uniqueItems":
+        return "the repeated values are one value"
+    return None
 
 
 # -- translation into draft 2020-12 -----------------------------------------------------------
