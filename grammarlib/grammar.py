@@ -50,7 +50,7 @@ class Grammar:
         """``positions`` optionally maps rule names to (line, column) in the source text.
         ``distinct_keys``: the strings are JSON texts whose objects never repeat a key (checked
         beside the automaton, see :mod:`grammarlib.json_keys`; JSON Schema grammars set it).
-        ``unique_arrays``: rules, each a JSON array of strings (``[`` to ``]``), whose items
+        ``unique_arrays``: rules, each a JSON array of scalars (``[`` to ``]``), whose items
         must be pairwise different (checked the same way; needs ``distinct_keys``)."""
         self._rules = dict(rules)
         self._distinct_keys = distinct_keys
@@ -91,7 +91,7 @@ class Grammar:
 
     @property
     def unique_arrays(self) -> frozenset[str]:
-        """The rules whose JSON arrays of strings never repeat an item (``uniqueItems``)."""
+        """The rules whose JSON arrays of scalars never repeat an item (``uniqueItems``)."""
         return self._unique_arrays
 
     def position(self, rule: str) -> tuple[int, int] | None:

@@ -372,7 +372,7 @@ class GrammarIR:
     """A whole grammar as plain data: the rules, the start rule, where the rules are defined in
     the source text (``positions``: rule name -> (line, column)), ``distinct_keys`` (the
     strings are JSON texts whose objects never repeat a key; see :mod:`grammarlib.json_keys`)
-    and ``unique_arrays`` (rules, each a JSON array of strings from its ``[`` to its ``]``,
+    and ``unique_arrays`` (rules, each a JSON array of scalars from its ``[`` to its ``]``,
     whose items are pairwise different; only with ``distinct_keys``).
 
     What the front-ends return; :class:`grammarlib.Grammar` wraps one (``Grammar.from_ir``),

@@ -17,11 +17,13 @@ A :data:`Keys` value is an immutable tuple ``(mode, escaped, key_bytes, stack)``
 * ``stack``: one entry per open container, innermost last: ``None`` for an array, and
   ``(keys, expecting_key)`` for an object (``keys`` a frozenset of the decoded keys written).
 
-Arrays of strings whose items must differ (``uniqueItems``; the grammar's ``unique_arrays``
-rules) are scanned as objects whose keys are the items: ``(items, expecting_item)``, each item
-string read in ``KEY`` mode and refused when it repeats one. The byte scanner cannot tell such an
-array from another by its ``[``; the caller passes the positions of the brackets that open one
-(:meth:`KeyChecker.unique_openings` finds them from the automaton).
+Arrays of scalars whose items must differ (``uniqueItems``; the grammar's ``unique_arrays``
+rules) are scanned as objects whose keys are the items: ``(items, expecting_item)``, a string
+item read in ``KEY`` mode, a number or literal in ``SCALAR`` mode (it ends at the delimiter
+after it and is compared by value, :func:`scalar_key`), each refused when it repeats one. The
+byte scanner cannot tell such an array from another by its ``[``; the caller passes the
+positions of the brackets that open one (:meth:`KeyChecker.unique_openings` finds them from the
+automaton).
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ import functools
 import json
 import threading
 from collections.abc import Callable
+from decimal import Decimal
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -43,10 +46,13 @@ if TYPE_CHECKING:
 
 Keys = tuple  # (mode: int, escaped: bool, key_bytes: bytes, stack: tuple)
 
-OUTSIDE, KEY, VALUE = 0, 1, 2
+OUTSIDE, KEY, VALUE, SCALAR = 0, 1, 2, 3
 START: Keys = (OUTSIDE, False, b"", ())
 
 _QUOTE, _BACKSLASH, _OPEN_BRACKET = 0x22, 0x5C, 0x5B
+_SCALAR_START = frozenset(b"-0123456789tfn")  # how a number or literal item begins
+_SCALAR_BYTES = frozenset(b"0123456789+-.eEtruefalsn")  # ... and what it is made of
+_SCALAR_MASK = sum(1 << b for b in _SCALAR_BYTES)
 _NO_OPENINGS: frozenset[int] = frozenset()
 
 
@@ -55,10 +61,22 @@ def advance(keys: Keys, data: bytes, unique_openings: frozenset[int] = frozenset
     an item a unique array already has). ``unique_openings``: the indices in ``data`` of the
     ``[`` bytes that open arrays of distinct items."""
     mode, escaped, key_bytes, stack = keys
-    start = 0  # where the current key's unsaved bytes begin in ``data``
+    start = 0  # where the current key's (or scalar item's) unsaved bytes begin in ``data``
     for i, byte in enumerate(data):
+        if mode == SCALAR:
+            if byte in _SCALAR_BYTES:
+                continue
+            item = scalar_key(key_bytes + data[start:i])  # a delimiter ends the item
+            written = stack[-1][0]
+            if item in written:
+                return None
+            stack = (*stack[:-1], (written | {item}, False))
+            mode, key_bytes = OUTSIDE, b""
         if mode == OUTSIDE:
-            if byte == _QUOTE:
+            if byte in _SCALAR_START and stack and stack[-1] is not None and stack[-1][1]:
+                # a number or literal where a key or item goes: an item of a unique array
+                mode, key_bytes, start = SCALAR, b"", i
+            elif byte == _QUOTE:
                 top = stack[-1] if stack else None
                 if top is not None and top[1]:
                     mode, escaped, key_bytes, start = KEY, False, b"", i + 1
@@ -88,9 +106,19 @@ def advance(keys: Keys, data: bytes, unique_openings: frozenset[int] = frozenset
                 stack = (*stack[:-1], (written | {key}, False))
                 key_bytes = b""
             mode = OUTSIDE
-    if mode == KEY:
+    if mode in (KEY, SCALAR):
         key_bytes += data[start:]
     return (mode, escaped, key_bytes, stack)
+
+
+def scalar_key(raw: bytes) -> tuple[str, str]:
+    """What a number or literal item is compared by: numbers by value (``1``, ``1.0`` and
+    ``10e-1`` are one item, as ``uniqueItems`` means), ``true``/``false``/``null`` by name;
+    never equal to a string item (strings are compared as ``str``)."""
+    if raw[:1] in (b"t", b"f", b"n"):
+        return ("literal", raw.decode("ascii"))
+    value = Decimal(raw.decode("ascii"))
+    return ("number", "0" if value == 0 else str(value.normalize()))
 
 
 def decode_key(raw: bytes) -> str:
@@ -181,7 +209,7 @@ def needs_search(keys: Keys) -> bool:
     mode, _, _, stack = keys
     if not stack or stack[-1] is None or not stack[-1][0]:
         return False
-    return mode == KEY or (mode == OUTSIDE and stack[-1][1])
+    return mode in (KEY, SCALAR) or (mode == OUTSIDE and stack[-1][1])
 
 
 def _fast_decode(raw: bytes) -> str:
@@ -336,14 +364,18 @@ class KeyChecker:
         does not have."""
         if not needs_search(keys):
             return True
-        if self._has_infinitely_many_keys(state, keys):
+        if keys[0] != SCALAR and self._has_infinitely_many_keys(state, keys):
             return True
         written = keys[3][-1][0]
         memo = (state, keys[0], keys[1], keys[2], written)
         known = self._viable.get(memo)
         if known is None:
             raw = keys[2]
-            if raw and not any(continuations(k, raw) is not None for k in written):
+            if (
+                keys[0] == KEY
+                and raw
+                and not any(continuations(k, raw) is not None for k in _strings(written))
+            ):
                 known = True  # no written key can come out of this one
             else:
                 known = self._search(state, keys, written)
@@ -372,6 +404,8 @@ class KeyChecker:
         for byte in mask_bytes(runtime.next_bytes(state)):
             if scanner[0] == KEY and byte == _QUOTE and not scanner[1]:
                 continue
+            if scanner[0] == SCALAR and byte not in _SCALAR_BYTES:
+                continue  # the delimiter that would end the item
             after = advance(scanner, bytes((byte,)))
             if after is None or len(after[3]) != depth:
                 continue
@@ -427,15 +461,20 @@ class KeyChecker:
             steps += 1
             self._count(steps)
             _, nxt, after = step
-            if after[0] == KEY and not any(continuations(k, after[2]) is not None for k in written):
+            strings = _strings(written)
+            if after[0] == KEY and not any(continuations(k, after[2]) is not None for k in strings):
                 return True  # no written key is spelled this way: any completion is new
             if self._closes_fresh(nxt, after, written):
                 return True
             work.append(iter(self._key_steps(nxt, after, depth)))
         return False
 
-    def _closes_fresh(self, state: State, scanner: Keys, written: frozenset[str]) -> bool:
-        """Whether the closing quote can come now and end a key not in ``written``."""
+    def _closes_fresh(self, state: State, scanner: Keys, written: frozenset) -> bool:
+        """Whether the closing quote (the delimiter after a number or literal item) can come
+        now and end a key or item not in ``written``."""
+        if scanner[0] == SCALAR:
+            ends = self.runtime.next_bytes(state) & ~_SCALAR_MASK
+            return bool(ends) and scalar_key(scanner[2]) not in written
         if scanner[0] != KEY or scanner[1] or not (self.runtime.next_bytes(state) >> _QUOTE & 1):
             return False
         return _fast_decode(scanner[2]) not in written
@@ -467,6 +506,8 @@ class KeyChecker:
         return out
 
     def _filter(self, words: np.ndarray, state: State, keys: Keys) -> np.ndarray:
+        if self.unique_arrays and _at_scalar_item(keys):
+            return self._filter_all(words, state, keys)
         closers, others = self._relevant_tokens(words, state, keys)
         refused: list[int] = []
         raw = keys[2]
@@ -543,13 +584,35 @@ class KeyChecker:
         self._relevant[memo] = known
         return known
 
+    def _filter_all(self, words: np.ndarray, state: State, keys: Keys) -> np.ndarray:
+        """``words`` without every allowed token that accepting would refuse: inside a number
+        or literal item, or where one may start, any byte can end it (a delimiter, a blank)."""
+        unsigned = words.view(np.uint32)
+        ids = np.flatnonzero(np.unpackbits(unsigned.view(np.uint8), bitorder="little"))
+        refused = [
+            t
+            for t in ids.tolist()
+            if t < len(self.token_bytes) and not self._allows_any(state, keys, t)
+        ]
+        if not refused:
+            return words
+        out = words.copy()
+        bits = out.view(np.uint32)
+        for token in refused:
+            bits[token >> 5] &= np.uint32(0xFFFFFFFF ^ (1 << (token & 31)))
+        return out
+
+    def _allows_any(self, state: State, keys: Keys, token: int) -> bool:
+        """``_allows`` for any allowed token (stop and special tokens have no bytes: kept)."""
+        return not self.token_bytes[token] or self._allows(state, keys, token)
+
     def _continuation_tokens(self, words: np.ndarray, keys: Keys) -> list[int]:
         """Allowed tokens that continue a written key's spelling without closing it."""
         memo = (keys[2], keys[3][-1][0])
         out = self._continuations.get(memo)
         if out is None:
             out = set()
-            for key in keys[3][-1][0]:
+            for key in _strings(keys[3][-1][0]):
                 for data in continuations(key, keys[2], self._is_token_prefix) or ():
                     out.update(self.vocabulary.ids_with_bytes(data))
             if len(self._continuations) >= _MAX_CACHED:
@@ -560,6 +623,21 @@ class KeyChecker:
 
     def _is_token_prefix(self, data: bytes) -> bool:
         return self.vocabulary.is_token_prefix(data)
+
+
+def _strings(written: frozenset) -> list[str]:
+    """The string keys or items of ``written`` (a unique array also holds number and literal
+    items, as :func:`scalar_key` tuples)."""
+    return [k for k in written if isinstance(k, str)]
+
+
+def _at_scalar_item(keys: Keys) -> bool:
+    """Whether a number or literal item of a unique array is being written, or may start
+    (at a key or item position; keys are strings, so digits there mean an item)."""
+    mode, _, _, stack = keys
+    if mode == SCALAR:
+        return True
+    return mode == OUTSIDE and bool(stack) and stack[-1] is not None and stack[-1][1]
 
 
 def _relevance(
@@ -582,6 +660,8 @@ def _relevance(
     moved = False  # left the innermost object (a later key at this depth is another object's)
     for i, byte in enumerate(data):
         if mode == OUTSIDE:
+            if unique_arrays and expecting and expecting[-1] and byte in _SCALAR_START:
+                return None, True, False  # a number or literal item: checked in full
             if byte == _QUOTE:
                 if expecting and expecting[-1]:
                     if closed is not None or moved or len(expecting) != depth:

@@ -1,6 +1,6 @@
-"""``uniqueItems`` over strings: arrays whose items are strings (an unbounded set, or more than
-ten values) are checked beside the automaton like object keys, in accept_* and in the token
-masks (exactly: a token is allowed iff accepting it succeeds)."""
+"""``uniqueItems`` over scalars: arrays whose items are strings, numbers, booleans or null (an
+unbounded set, or more than ten values) are checked beside the automaton like object keys, in
+accept_* and in the token masks (exactly: a token is allowed iff accepting it succeeds)."""
 
 from __future__ import annotations
 
@@ -16,6 +16,14 @@ from grammarlib.masks import assets
 from grammarlib.masks.bitmask import bits_to_bool
 
 TAGS = {"type": "array", "items": {"type": "string"}, "uniqueItems": True}
+NUMBERS = {"type": "array", "items": {"type": "number"}, "uniqueItems": True}
+SCALARS = {
+    "type": "array",
+    "items": {"type": ["string", "number", "boolean", "null"]},
+    "uniqueItems": True,
+}
+DIGITS = {"type": "array", "items": {"type": "integer", "minimum": 0, "maximum": 12}}
+DIGITS |= {"uniqueItems": True}
 COLORS = [f"c{i}" for i in range(12)]  # more than ten values: checked at run time
 PALETTE = {"type": "array", "items": {"enum": COLORS}, "uniqueItems": True, "minItems": 2}
 
@@ -84,12 +92,53 @@ def test_small_value_sets_keep_their_subset_states() -> None:
     assert m.accept_string('["a", "b"') and not m.accept_string(', "a"')
 
 
+def test_numbers_are_compared_by_value() -> None:
+    m = _matcher(NUMBERS)
+    assert m.accept_string("[1, 2")
+    for again in (", 1]", ", 1.0]", ", 10e-1]", ", 1E0,", ", 2 "):
+        assert not m.copy().accept_string(again), again
+    assert m.accept_string(", 1")  # may still become 12 or 1.5
+    assert not m.copy().accept_string("]")
+    assert m.accept_string(".5, -0]") and m.can_terminate()
+    m = _matcher(NUMBERS)
+    assert m.accept_string("[0, 3") and not m.copy().accept_string(", -0.0]")
+
+
+def test_numbers_strings_and_literals_are_different_items() -> None:
+    m = _matcher(SCALARS)
+    assert m.accept_string('[1, "1", true, "true", null, false')
+    for again in (", true", ", null]", ', "1"', ", 1.00]", ", false "):
+        assert not m.copy().accept_string(again), again
+    assert m.accept_string(', "null", 2]') and m.can_terminate()
+
+
+def test_a_bounded_integer_range_runs_out() -> None:
+    """Thirteen integers: after all of them a comma leads nowhere."""
+    m = _matcher(DIGITS)
+    assert m.accept_string("[" + ", ".join(str(i) for i in range(12)))
+    assert m.copy().accept_string(", 12]")
+    assert m.accept_string(", 1")  # 1 is written, but 12 is not
+    assert not m.copy().accept_string("]") and not m.copy().accept_string(", ")
+    assert m.accept_string("2]") and m.can_terminate()
+    m = _matcher(DIGITS)
+    assert m.accept_string("[" + ", ".join(str(i) for i in range(13)))
+    assert not m.copy().accept_string(",") and m.accept_string("]")
+
+
 @pytest.mark.parametrize(
     ("schema", "why"),
     [
-        ({"type": "array", "items": {"type": "integer"}, "uniqueItems": True}, "finite set"),
+        (  # integers, at least two: how many the range has is not counted
+            {
+                "type": "array",
+                "items": {"type": "integer", "minimum": 0, "maximum": 3},
+                "uniqueItems": True,
+                "minItems": 2,
+            },
+            "finite set",
+        ),
         (
-            {"type": "array", "items": {"type": ["string", "null"]}, "uniqueItems": True},
+            {"type": "array", "items": {"type": ["string", "object"]}, "uniqueItems": True},
             "finite set",
         ),
         (  # a pattern: how many strings it has is not known, and two are needed
@@ -189,6 +238,15 @@ def test_masks_exclude_exactly_the_repeated_items(vocab: str) -> None:
         (PALETTE, '["c1","c2",'),
         (PALETTE, "[" + ",".join(json.dumps(c) for c in COLORS[:11])),
         (PALETTE, "[" + ",".join(json.dumps(c) for c in COLORS[:11]) + ',"c1'),
+        (NUMBERS, "[1,2"),
+        (NUMBERS, "[1,2,1"),
+        (NUMBERS, "[10,2,1"),
+        (NUMBERS, "[1.5,"),
+        (SCALARS, '[1,"1",true,'),
+        (SCALARS, '[1,"1",true,n'),
+        (SCALARS, '[null,"1",true,f'),
+        (DIGITS, "[" + ",".join(str(i) for i in range(12))),
+        (DIGITS, "[" + ",".join(str(i) for i in range(12)) + ",1"),
         (nested, '{"tags":["a","b"],"x":["a","'),
         (nested, '{"tags":["a","b"'),
     ]
@@ -221,6 +279,9 @@ def test_masks_equal_brute_force_on_random_walks() -> None:
     schema = {
         "type": "object",
         "properties": {
+            "numbers": {**NUMBERS, "maxItems": 8},
+            "scalars": SCALARS,
+            "digits": DIGITS,
             "tags": {**TAGS, "maxItems": 6},
             "colors": PALETTE,
             "rows": {
@@ -263,7 +324,7 @@ def test_sampling_gives_distinct_items() -> None:
     info = gl.TokenizerInfo.from_gguf(assets.vocab_gguf("gpt-2"))
     schema = {"type": "array", "items": {"type": "string", "maxLength": 1}, "uniqueItems": True}
     assert not schema_reference(schema)('["a", "a"]')
-    for s in (schema, PALETTE):
+    for s in (schema, PALETTE, DIGITS, SCALARS):
         assert_masks_sound(
             gl.Grammar.from_json_schema(s),
             info,

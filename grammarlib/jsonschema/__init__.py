@@ -54,7 +54,7 @@ URIs, ``$anchor``, ``$dynamicRef`` against the dynamic scope of the path that re
 
 Keywords that cannot be enforced exactly raise :class:`SchemaError` naming the keyword and its
 JSON pointer (or, with ``strict=False``, are dropped with a warning): ``uniqueItems`` unless the
-items are strings (checked by the matcher) or come from a finite set (at most 10 values, or 4096
+items are scalars (checked by the matcher) or come from a finite set (at most 10 values, or 4096
 arrays next to ``contains``), ``not``
 around ``uniqueItems`` or around more than 3 object-wide keywords at once, a recursive ``$ref``
 next to other keywords, ``anyOf`` with more than 4 branches under ``unevaluated*``, schemas whose

@@ -769,7 +769,7 @@ class Emitter(NormalForm):
             return self.empty(f"no array length fits the bounds at {f.where} ({lo} > {hi})")
         if f.unique_items:
             if self.checked_at_run_time(f, prefix_items, lo):
-                return self.unique_strings(f, rest_expr, lo, hi)
+                return self.unique_scalars(f, rest_expr, lo, hi)
             sets = [self.finite(p, f.where) for p in [*prefix_items, f.rest_items]]
             if all(x is not None for x in sets):
                 result = self.unique_array(f, sets, lo, hi)
@@ -871,10 +871,10 @@ class Emitter(NormalForm):
 
     def checked_at_run_time(self, f: Case, prefix_items: list[list[Term]], lo: int) -> bool:
         """Whether ``uniqueItems`` is left to the matcher (:mod:`grammarlib.json_keys`): every
-        item is a string, no ``prefixItems`` or ``contains``, at least ``lo`` distinct strings
-        exist (so no array runs out of fresh items before it may end), and the items are not
-        a set of at most 10 values (those get one grammar state per subset written, with no
-        run-time cost)."""
+        item is a string, number, boolean or null, no ``prefixItems`` or ``contains``, at least
+        ``lo`` distinct items exist (so no array runs out of fresh items before it may end), and
+        the items are not a set of at most 10 values (those get one grammar state per subset
+        written, with no run-time cost)."""
         if prefix_items or f.contains or not f.rest_items or False in f.rest_items:
             return False
         where = pointer(f.where, "items")
@@ -884,28 +884,42 @@ class Emitter(NormalForm):
         values: set[str] = set()
         unbounded = uncounted = False
         for case in cases:
+            gone = {json_key(v) for v in case.excluded}
             if case.values is not None:
-                if not all(isinstance(v, str) for v in case.values):
+                if any(isinstance(v, (dict, list)) for v in case.values):
                     return False
                 values.update(
-                    v
+                    json_key(v)
                     for v in case.values
-                    if "string" in case.types
-                    and v not in case.excluded
+                    if json_type(v) in case.types
+                    and json_key(v) not in gone
                     and all(self.holds(c, v) for c in case.conjuncts)
                 )
-            elif case.types != frozenset({"string"}):
+                continue
+            if case.types - {"string", "number", "boolean", "null"}:
                 return False
-            elif not case.languages and (case.max_length is None or case.max_length >= 1):
-                unbounded = True  # a million one-character strings, or more
-            else:
-                uncounted = True  # a pattern or format: how many strings it has is not known
+            for v in ([None] if "null" in case.types else []) + (
+                [True, False] if "boolean" in case.types else []
+            ):
+                if json_key(v) not in gone and all(self.holds(c, v) for c in case.conjuncts):
+                    values.add(json_key(v))
+            if "string" in case.types:
+                if not case.languages and (case.max_length is None or case.max_length >= 1):
+                    unbounded = True  # a million one-character strings, or more
+                else:
+                    uncounted = True  # a pattern or format: how many it has is not known
+            if "number" in case.types:
+                low, high = case.minimum, case.maximum
+                if low is None or high is None or (not case.multiples_of and low[0] < high[0]):
+                    unbounded = True  # numbers without end, or with 20 fraction digits
+                else:
+                    uncounted = True
         if not unbounded and not uncounted and len(values) <= 10:
             return False
         return lo <= 1 or unbounded or (not uncounted and len(values) >= lo)
 
-    def unique_strings(self, f: Case, item: Expr | None, lo: int, hi: int | None) -> Expr:
-        """Arrays of strings whose items the matcher keeps distinct: a rule of its own (so the
+    def unique_scalars(self, f: Case, item: Expr | None, lo: int, hi: int | None) -> Expr:
+        """Arrays of scalars whose items the matcher keeps distinct: a rule of its own (so the
         matcher knows its ``[``), listed in the grammar's ``unique_arrays``."""
         assert item is not None
         comma = self.syntax.comma()
