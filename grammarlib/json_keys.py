@@ -522,13 +522,7 @@ class KeyChecker:
         for token in extra:
             if not self._allows(state, keys, token):
                 refused.append(token)
-        if not refused:
-            return words
-        out = words.copy()
-        unsigned = out.view(np.uint32)
-        for token in refused:
-            unsigned[token >> 5] &= np.uint32(0xFFFFFFFF ^ (1 << (token & 31)))
-        return out
+        return _without(words, refused)
 
     def allows(self, before: State, after: State, keys: Keys, data: bytes) -> Keys | None:
         """The scanner after ``data`` (the automaton goes from ``before`` to ``after`` on it),
@@ -594,13 +588,7 @@ class KeyChecker:
             for t in ids.tolist()
             if t < len(self.token_bytes) and not self._allows_any(state, keys, t)
         ]
-        if not refused:
-            return words
-        out = words.copy()
-        bits = out.view(np.uint32)
-        for token in refused:
-            bits[token >> 5] &= np.uint32(0xFFFFFFFF ^ (1 << (token & 31)))
-        return out
+        return _without(words, refused)
 
     def _allows_any(self, state: State, keys: Keys, token: int) -> bool:
         """``_allows`` for any allowed token (stop and special tokens have no bytes: kept)."""
@@ -623,6 +611,18 @@ class KeyChecker:
 
     def _is_token_prefix(self, data: bytes) -> bool:
         return self.vocabulary.is_token_prefix(data)
+
+
+def _without(words: np.ndarray, refused: list[int]) -> np.ndarray:
+    """The packed mask ``words`` without the ``refused`` tokens (a copy; ``words`` itself when
+    nothing is refused)."""
+    if not refused:
+        return words
+    out = words.copy()
+    bits = out.view(np.uint32)
+    for token in refused:
+        bits[token >> 5] &= np.uint32(0xFFFFFFFF ^ (1 << (token & 31)))
+    return out
 
 
 def _strings(written: frozenset) -> list[str]:
