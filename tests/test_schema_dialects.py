@@ -238,6 +238,16 @@ def test_an_empty_required_list_in_draft4_is_harmless() -> None:
     assert _accepts(grammar, {})
 
 
+def test_a_misspelt_draft_uri_is_read_as_that_draft_with_a_warning() -> None:
+    schema = {"$schema": "http://json-schema-org/draft-07/schema#", "type": "integer"}
+    with pytest.warns(UserWarning, match="did you mean 'http://json-schema.org/draft-07/schema#'"):
+        grammar = gl.Grammar.from_json_schema(schema)
+    assert _accepts(grammar, 3)
+    custom = {"$schema": "https://json.schemastore.org/schema-catalog.json"}
+    with pytest.raises(gl.SchemaError, match="a custom meta-schema"):
+        gl.Grammar.from_json_schema(custom)
+
+
 def test_repeated_enum_values_in_draft4_are_harmless() -> None:
     """Draft-04's meta-schema wants enum values distinct (later drafts do not): a repeat means
     the same set of values, so it warns (a real schema lists 'USD' twice among 160 codes)."""

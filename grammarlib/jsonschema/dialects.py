@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import copy
 import functools
+import re
 import warnings
 from collections.abc import Iterator
 from typing import Any
@@ -135,6 +136,24 @@ def _normalise_uri(uri: str) -> str | None:
     return table.get(u)
 
 
+def _near_draft(uri: str) -> str | None:
+    """The draft whose URI ``uri`` misspells by a character or two (``json-schema-org``), if
+    any."""
+    import difflib
+
+    u = uri.strip().rstrip("#")
+    spellings = {d.rstrip("#"): d for d in DRAFTS}
+    spellings |= {k.replace("http://", "https://"): v for k, v in spellings.items()}
+    close = difflib.get_close_matches(u, list(spellings), n=1, cutoff=0.96)
+    if not close:
+        return None
+    version = re.compile(r"draft[-/][0-9-]+")
+    named, meant = version.search(u), version.search(close[0])
+    if named is None or meant is None or named.group() != meant.group():
+        return None  # another draft (draft-03), not a misspelling of this one
+    return spellings[close[0]]
+
+
 _DRAFT_ALIASES = {
     "draft-04": DRAFT4,
     "draft4": DRAFT4,
@@ -171,6 +190,13 @@ def detect_draft(schema: Any, default: str | None = None) -> str:
         if not isinstance(uri, str):
             raise SchemaError(f"'$schema' at # must be a string, not {uri!r}")
         draft = _normalise_uri(uri)
+        if draft is None and (near := _near_draft(uri)) is not None:
+            warnings.warn(
+                f"'$schema' {uri!r} at # is not a meta-schema grammarlib knows; did you mean "
+                f"{near!r}? (read as that draft)",
+                stacklevel=3,
+            )
+            draft = near
         if draft is None:
             if "draft-03" in uri:
                 raise SchemaError(f"unsupported '$schema' {uri!r} at # (draft-03 is not supported)")
