@@ -178,9 +178,12 @@ class Case:
                 keys = {json_key(x) for x in o.values}
                 values = [x for x in values if json_key(x) in keys]
         n = max(len(self.prefix_items), len(o.prefix_items))
-        properties = {k: list(v) for k, v in self.properties.items()}
+        # A new dict (callers may assign to it); the term lists are shared, never changed in
+        # place. Copying each list made merges a quarter of the JSON Schema front-end's time.
+        properties = dict(self.properties)
         for k, v in o.properties.items():
-            properties[k] = properties.get(k, []) + v
+            have = properties.get(k)
+            properties[k] = v if have is None else have + v
         return Case(
             where=self.where or o.where,
             types=self.types & o.types,
@@ -202,7 +205,7 @@ class Case:
             witnesses=self.witnesses + o.witnesses,
             min_properties=max(self.min_properties, o.min_properties),
             max_properties=_min_opt(self.max_properties, o.max_properties),
-            prefix_items=[a + b for a, b in zip(self.padded(n), o.padded(n), strict=True)],
+            prefix_items=_merged_items(self, o, n),
             rest_items=self.rest_items + o.rest_items,
             min_items=max(self.min_items, o.min_items),
             max_items=_min_opt(self.max_items, o.max_items),
@@ -260,6 +263,16 @@ class Case:
         if self.types == {"array"} and hi is not None and lo > hi:
             return f"no array length fits the bounds at {w} ({lo} > {hi})"
         return None
+
+
+def _merged_items(a: Case, b: Case, n: int) -> list[list[Term]]:
+    """The first ``n`` item positions of two conjoined cases (a side without any item
+    constraint adds nothing, and its lists are not copied)."""
+    if not b.prefix_items and not b.rest_items:
+        return list(a.prefix_items)
+    if not a.prefix_items and not a.rest_items:
+        return list(b.prefix_items)
+    return [a.item_terms(i) + b.item_terms(i) for i in range(n)]
 
 
 def _min_opt(a: int | None, b: int | None) -> int | None:
