@@ -331,16 +331,30 @@ _CHAR_CACHE: dict[tuple[str, CharSet], Expr] = {}
 
 def lower_chars(expr: Expr, escapes: str = "dumps") -> Expr:
     """A character-level expression (``CharLeaf`` leaves) as JSON string content bytes, with the
-    escape policy ``escapes``."""
+    escape policy ``escapes``. Memoised by expression (IR values are immutable and hash once):
+    the same formats, patterns and key sets come back in schema after schema."""
     if isinstance(expr, CharLeaf):
         return json_char(expr.chars, escapes)
+    if not isinstance(expr, (Seq, Alt, Repeat)):
+        return expr
+    key = (expr, escapes)
+    known = _LOWERED.get(key)
+    if known is not None:
+        return known
     if isinstance(expr, Seq):
-        return seq(*(lower_chars(i, escapes) for i in expr.items))
-    if isinstance(expr, Alt):
-        return alt(*(lower_chars(i, escapes) for i in expr.items))
-    if isinstance(expr, Repeat):
-        return repeat(lower_chars(expr.item, escapes), expr.min, expr.max)
-    return expr
+        result = seq(*(lower_chars(i, escapes) for i in expr.items))
+    elif isinstance(expr, Alt):
+        result = alt(*(lower_chars(i, escapes) for i in expr.items))
+    else:
+        result = repeat(lower_chars(expr.item, escapes), expr.min, expr.max)
+    if len(_LOWERED) >= _MAX_LOWERED:
+        _LOWERED.clear()
+    _LOWERED[key] = result
+    return result
+
+
+_LOWERED: dict[tuple[Expr, str], Expr] = {}
+_MAX_LOWERED = 100_000
 
 
 def char_literal(text: str) -> Expr:
