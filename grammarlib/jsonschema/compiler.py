@@ -126,6 +126,7 @@ class SchemaCompiler(Emitter):
         self.pattern_dfas: dict[str, Any] = {}
         self.unique_arrays: set[str] = set()
         self.canonical_terms: dict[Any, Any] = {}
+        self.empty_conjunctions: dict[tuple[Any, ...], bool] = {}
         self.schema_texts: dict[int, str] = {}
         self.synthetic: list[Any] = []
         self.time_limit_s = time_limit_s

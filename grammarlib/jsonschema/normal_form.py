@@ -560,6 +560,7 @@ class NormalForm:
     deadline: float | None  # time.monotonic() past which the compilation stops
     time_limit_s: float | None
     canonical_terms: dict[Any, Term]  # meaning -> the first term seen with it (see canonical)
+    empty_conjunctions: dict[tuple[Any, ...], bool]  # meanings -> conjunction_empty
     schema_texts: dict[int, str]  # id of a schema object (alive in the root) -> its JSON text
 
     # -- errors and references --
@@ -815,10 +816,7 @@ class NormalForm:
 
     def excludes(self, terms: list[Term], other: Term, where: str) -> bool:
         """Whether no value satisfies all of ``terms`` and ``other`` (evidently)."""
-        try:
-            return not self.flatten(AllOf((*terms, other), where))
-        except SchemaError:
-            return False
+        return self.conjunction_empty([*terms, other], where)
 
     def exclusive(self, both: Case) -> bool:
         """Whether a conjunction of two branches evidently has no value: a contradiction at the
@@ -831,13 +829,26 @@ class NormalForm:
             terms = both.properties.get(name, [])
             if any(_same_meaning(t, u.item) for t in terms for u in terms if isinstance(u, Not)):
                 return True  # a value and its own negation (equal subschemas in two branches)
-            if len(terms) > 1:
-                try:
-                    if not self.flatten(AllOf(tuple(terms), both.where)):
-                        return True
-                except SchemaError:
-                    pass
+            if len(terms) > 1 and self.conjunction_empty(terms, both.where):
+                return True
         return False
+
+    def conjunction_empty(self, terms: list[Term], where: str) -> bool:
+        """Whether the conjunction of ``terms`` evidently has no value (its normal form is
+        empty). Memoised by what the terms mean: overlapping ``oneOf`` branches ask about the
+        same property schemas again and again."""
+        key = tuple(self.meaning(t) for t in terms)
+        if None not in key:
+            known = self.empty_conjunctions.get(key)
+            if known is not None:
+                return known
+        try:
+            empty = not self.flatten(AllOf(tuple(terms), where))
+        except SchemaError:
+            empty = False
+        if None not in key:
+            self.empty_conjunctions[key] = empty
+        return empty
 
     def own(self, sub: Subschema) -> Case:
         """The constraints of the keywords of ``sub`` itself (no applicators)."""
