@@ -518,3 +518,56 @@ def test_against_v8():
         assert answer is not None, f"V8 rejects {pattern!r}, grammarlib accepts it"
         wrong = [s for s, a in zip(strings, answer, strict=True) if dfa.accepts(s) != (a == "1")]
         assert not wrong, (pattern, wrong[:5])
+
+
+# -- lookaheads right after ^ (real schemas: JSON Schema Store's key patterns) -----------------
+
+
+@pytest.mark.parametrize(
+    "pattern",
+    [
+        r"^(?!-)[-a-z0-9]{0,49}[a-z0-9]$",
+        r"^(?!@@)[@a-zA-Z0-9_-]+$",
+        r"^(?![\.0-9]).",
+        r"^(?!pattern$).*$",
+        r"^(?=a)[a-c]+$",
+        r"^(?!aliases|audio|date)[a-z]+$",
+        r"^(?!ab)(?!ba)[ab]*$",
+        r"^x|^(?!y)z",
+    ],
+)
+def test_leading_lookaheads_agree_with_re(pattern: str) -> None:
+    """Read exactly through the character DFAs (the strings the rest matches, with or without
+    those that start with a match of the lookahead), in both forms: DFA and expression."""
+    from grammarlib.jsonschema.lexical import ecma_pattern_dfa
+    from grammarlib.regular import CharDFA
+
+    dfa = ecma_pattern_dfa(pattern)
+    try:
+        expr_dfa = CharDFA.from_expr(ecma_pattern(pattern))
+    except gl.GrammarError as e:  # the expression form may need several rules
+        assert "ecma_pattern_dfa" in str(e)
+        expr_dfa = dfa
+    rng = random.Random(pattern)
+    words = ["pattern", "patterns", "aliases", "audiox", "-a", "a-", "@@x", "@x", ".x", "5x", ""]
+    words += ["".join(rng.choice("abxyz-@_.09 patern") for _ in range(rng.randint(0, 9)))
+              for _ in range(2000)]  # fmt: skip
+    for word in words:
+        want = regex.search(pattern, word) is not None
+        assert dfa.accepts(word) is want and expr_dfa.accepts(word) is want, (pattern, word)
+
+
+def test_pattern_properties_with_a_leading_lookahead() -> None:
+    import jsonschema
+
+    schema = {
+        "type": "object",
+        "patternProperties": {"^(?!x-)[a-z-]+$": {"type": "integer"}, "^x-": {"type": "string"}},
+        "additionalProperties": False,
+    }
+    validator = jsonschema.Draft202012Validator(schema)
+    m = gl.compile(gl.Grammar.from_json_schema(schema))
+    for value in ({"ab": 1, "x-y": "s"}, {"x-y": 1}, {"ab": "s"}, {"AB": 1}):
+        matcher = m.matcher()
+        ok = matcher.accept_string(json.dumps(value)) and matcher.can_terminate()
+        assert ok is validator.is_valid(value), value

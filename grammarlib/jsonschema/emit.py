@@ -21,6 +21,7 @@ from .lexical import (
     char_literal,
     decimal_range,
     ecma_pattern,
+    ecma_pattern_dfa,
     integer_range,
     json_char,
     json_number,
@@ -389,6 +390,7 @@ class Emitter(NormalForm):
             and len(f.languages) == 1
             and not f.languages[0][2]
             and not _limited(f.languages[0])
+            and not _lookahead(f.languages[0])
         ):
             kind, v, _, w = f.languages[0]
             body = self.lang(kind, v, w) or star(char_leaf(ALL_CHARS))
@@ -420,10 +422,13 @@ class Emitter(NormalForm):
                         f"states; add a maxLength of at most {_LIMIT_LENGTH}",
                     )
                     continue
-                expr = self.lang(kind, v, where)
-                if expr is None:
-                    continue
-                lang = CharDFA.from_expr(expr)  # (a format's length limit is above max_length)
+                if kind == "pattern":
+                    lang = ecma_pattern_dfa(v)  # (a GrammarError is reported below)
+                else:
+                    expr = self.lang(kind, v, where)
+                    if expr is None:
+                        continue
+                    lang = CharDFA.from_expr(expr)  # (its length limit is above max_length)
                 dfa = dfa.difference(lang) if neg else dfa.intersect(lang)
             kind = "enum"
             for v in f.excluded:
@@ -540,7 +545,7 @@ class Emitter(NormalForm):
             keys = CharDFA.from_expr(string_except(names))
             if names_ok is not None:
                 keys = keys.intersect(names_ok)
-            atoms = {p: CharDFA.from_expr(ecma_pattern(p)) for p in patterns}
+            atoms = {p: ecma_pattern_dfa(p) for p in patterns}
             languages = [
                 self.names_dfa(list(cls[1]), f.where) if cls[0] == "names" else None
                 for cls, _ in f.witnesses
@@ -620,7 +625,7 @@ class Emitter(NormalForm):
         for p in patterns:
             if p not in self.pattern_dfas:
                 try:
-                    self.pattern_dfas[p] = CharDFA.from_expr(ecma_pattern(p))
+                    self.pattern_dfas[p] = ecma_pattern_dfa(p)
                 except GrammarError as e:
                     self.unsupported("patternProperties", p, e.message)
                     self.pattern_dfas[p] = CharDFA.from_expr(EMPTY)
@@ -1032,6 +1037,11 @@ def _submasks(bits: list[int]) -> list[int]:
     for b in bits:
         out += [m | 1 << b for m in out]
     return out
+
+
+def _lookahead(lang: tuple[str, str, bool, str]) -> bool:
+    """Whether a ``pattern`` may hold a lookahead (read through its character DFA)."""
+    return lang[0] == "pattern" and ("(?=" in lang[1] or "(?!" in lang[1])
 
 
 def _limited(lang: tuple[str, str, bool, str]) -> bool:

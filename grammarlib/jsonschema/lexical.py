@@ -11,7 +11,7 @@ from re import _parser  # type: ignore[attr-defined]
 from typing import Any
 
 from ..charsets import MAX_CODE_POINT, SURROGATES, CharSet, difference, intersection, utf8_expr
-from ..errors import GrammarError, SchemaError
+from ..errors import GrammarError, GrammarTooLargeError, SchemaError
 from ..ir import (
     EMPTY,
     EPSILON,
@@ -41,6 +41,7 @@ __all__ = [
     "char_literal",
     "decimal_range",
     "ecma_pattern",
+    "ecma_pattern_dfa",
     "integer_range",
     "json_char",
     "json_number",
@@ -383,6 +384,12 @@ def string_except(excluded: list[str]) -> Expr:
     return walk(trie)
 
 
+def ecma_pattern_dfa(pattern: str) -> Any:
+    """:func:`ecma_pattern` as a character DFA (a :class:`~grammarlib.regular.CharDFA`); the
+    form for patterns with a lookahead after ``^``, whose language may need several rules."""
+    return _ecma(pattern, as_dfa=True)
+
+
 def ecma_pattern(pattern: str) -> Expr:
     """Character level: strings in which ``pattern`` matches somewhere (ECMA-262 ``test``).
 
@@ -393,7 +400,15 @@ def ecma_pattern(pattern: str) -> Expr:
     which the regex converter then reads. Each alternative is unanchored unless it starts with
     ``^`` / ends with ``$``; anchors elsewhere are refused. Raises :class:`SchemaError` naming
     the pattern for what ECMA-262 rejects (an unknown ``\\p{...}`` name, ``\\Z``) or
-    grammarlib cannot enforce."""
+    grammarlib cannot enforce. Lookaheads right after ``^`` (``^(?!-)[a-z-]+$``) are read
+    exactly (see :func:`ecma_pattern_dfa` where the result needs several rules); lookaround
+    anywhere else is refused."""
+    return _ecma(pattern, as_dfa=False)
+
+
+def _ecma(pattern: str, as_dfa: bool) -> Any:
+    from ..regular import CharDFA
+
     try:
         alternatives = ecma_alternatives(pattern)
     except GrammarError as e:
@@ -416,12 +431,57 @@ def ecma_pattern(pattern: str) -> Expr:
         branch = list(parsed)
         start = bool(branch) and branch[0] == (C.AT, C.AT_BEGINNING)
         end = bool(branch) and branch[-1] == (C.AT, C.AT_END)
+        lookaheads = []
+        while start and len(branch) > 1 and branch[1][0] in (C.ASSERT, C.ASSERT_NOT):
+            direction, inner = branch[1][1]
+            if direction != 1:  # a lookbehind right after ^ is empty or vacuous: not seen
+                break
+            lookaheads.append((branch[1][0] is C.ASSERT, list(inner)))
+            branch = [branch[0], *branch[2:]]
         try:
             body = converter.convert_sequence(branch, flags, start, end)
+            whole: Any = seq(EPSILON if start else anything, body, EPSILON if end else anything)
+            if lookaheads:
+                whole = _with_lookaheads(converter, whole, lookaheads, flags, anything)
+                if not as_dfa:
+                    whole = whole.to_expr()
+            elif as_dfa:
+                whole = CharDFA.from_expr(whole)
         except LookaroundError:
             raise GrammarError(f"lookaround in pattern {pattern!r} is not supported") from None
-        out.append(seq(EPSILON if start else anything, body, EPSILON if end else anything))
-    return alt(*out)
+        except GrammarTooLargeError:
+            raise GrammarError(
+                f"pattern {pattern!r}: its lookahead needs several rules (ecma_pattern_dfa)"
+            ) from None
+        out.append(whole)
+    if not as_dfa:
+        return alt(*out)
+    result = out[0]
+    for dfa in out[1:]:
+        result = result.union(dfa)
+    return result
+
+
+def _with_lookaheads(
+    converter: CharConverter,
+    whole: Expr,
+    lookaheads: list[tuple[bool, list[Any]]],
+    flags: int,
+    anything: Expr,
+) -> Any:
+    """``whole`` (the strings an anchored alternative matches) restricted by the lookaheads
+    right after its ``^``: ``(?=X)`` keeps the strings that start with a match of ``X``,
+    ``(?!X)`` the others (``X`` ending in ``$`` must match the whole string). Regular, so the
+    character DFAs compute it exactly; lookaround anywhere else is refused."""
+    from ..regular import CharDFA
+
+    result = CharDFA.from_expr(whole)
+    for positive, items in lookaheads:
+        anchored = bool(items) and items[-1] == (C.AT, C.AT_END)
+        inner = converter.convert_sequence(items, flags, True, anchored)
+        lang = CharDFA.from_expr(seq(inner, EPSILON if anchored else anything))
+        result = result.intersect(lang) if positive else result.difference(lang)
+    return result
 
 
 def json_number(max_digits: int | None = None) -> Expr:
