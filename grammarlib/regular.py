@@ -212,6 +212,32 @@ class CharDFA:
         return not any(len(group) > 1 or group[0] in self._targets(group[0]) for group in
                        _sccs(live, self._targets))  # fmt: skip
 
+    def count(self, cap: int) -> int:
+        """How many strings the language has, or ``cap`` if that many or more (infinitely many
+        included)."""
+        if not self.is_finite():
+            return cap
+        sizes = [sum(hi - lo + 1 for lo, hi in c) for c in self._classes]
+        counts: dict[int, int] = {}
+        work = [0]
+        while work:  # post-order over the (acyclic) live states, without recursion
+            state = work[-1]
+            if state in counts:
+                work.pop()
+                continue
+            targets = [t for t in self._trans[state] if t != self._dead]
+            pending = [t for t in targets if t not in counts]
+            if pending:
+                work.extend(pending)
+                continue
+            total = int(self._accept[state])
+            for c, t in enumerate(self._trans[state]):
+                if t != self._dead:
+                    total += sizes[c] * counts[t]
+            counts[state] = min(total, cap)
+            work.pop()
+        return 0 if self._dead == 0 else counts[0]
+
     def __eq__(self, other: object) -> bool:
         return (
             isinstance(other, CharDFA)

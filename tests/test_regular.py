@@ -418,3 +418,14 @@ def test_multiple_of_too_large() -> None:
     # Denominators are only 2^a 5^b: big exponents are fine when the numerator is small.
     tiny = multiple_of(Decimal("1e-30"), integer=False)
     assert tiny.accepts("0." + "0" * 29 + "1") and not tiny.accepts("0." + "0" * 30 + "1")
+
+
+def test_count_strings_up_to_a_cap() -> None:
+    from grammarlib.jsonschema.lexical import ecma_pattern_dfa
+
+    assert ecma_pattern_dfa(r"^[ab]$").count(10) == 2
+    assert ecma_pattern_dfa(r"^[ab]{1,2}$").count(100) == 6  # 2 + 4
+    assert ecma_pattern_dfa(r"^(x|y|zz)$").count(2) == 2  # capped
+    assert ecma_pattern_dfa(r"^a+$").count(7) == 7  # infinitely many
+    assert CharDFA.length_between(0, 1).count(10**9) == 1 + 0x110000 - 0x800  # no surrogates
+    assert CharDFA.from_expr(EMPTY).count(5) == 0

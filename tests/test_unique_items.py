@@ -128,12 +128,12 @@ def test_a_bounded_integer_range_runs_out() -> None:
 @pytest.mark.parametrize(
     ("schema", "why"),
     [
-        (  # integers, at least two: how many the range has is not counted
+        (  # four integers cannot fill five places
             {
                 "type": "array",
                 "items": {"type": "integer", "minimum": 0, "maximum": 3},
                 "uniqueItems": True,
-                "minItems": 2,
+                "minItems": 5,
             },
             "finite set",
         ),
@@ -141,12 +141,12 @@ def test_a_bounded_integer_range_runs_out() -> None:
             {"type": "array", "items": {"type": ["string", "object"]}, "uniqueItems": True},
             "finite set",
         ),
-        (  # a pattern: how many strings it has is not known, and two are needed
+        (  # two strings of the pattern cannot fill three places
             {
                 "type": "array",
                 "items": {"type": "string", "pattern": "^[ab]$"},
                 "uniqueItems": True,
-                "minItems": 2,
+                "minItems": 3,
             },
             "finite set",
         ),
@@ -159,6 +159,21 @@ def test_a_bounded_integer_range_runs_out() -> None:
 def test_other_items_are_still_refused_by_name(schema: dict, why: str) -> None:
     with pytest.raises(gl.SchemaError, match=f"'uniqueItems' at #.*{why}"):
         gl.Grammar.from_json_schema(schema)
+
+
+def test_counted_items_fill_the_required_places() -> None:
+    """Two strings of a pattern for two places, four integers of a range for four: counted,
+    so the arrays can always be finished."""
+    two = {"type": "array", "items": {"type": "string", "pattern": "^[ab]$"}}
+    two |= {"uniqueItems": True, "minItems": 2}
+    m = _matcher(two)
+    assert m.accept_string('["a"') and not m.copy().accept_string("]")
+    assert not m.copy().accept_string(', "a"') and m.accept_string(', "b"]') and m.can_terminate()
+    four = {"type": "array", "items": {"type": "integer", "minimum": 0, "maximum": 3}}
+    four |= {"uniqueItems": True, "minItems": 4}
+    m = _matcher(four)
+    assert m.accept_string("[3, 1, 0") and not m.copy().accept_string(", 1")
+    assert m.accept_string(", 2]") and m.can_terminate()
 
 
 def test_a_pattern_with_at_most_one_required_item_is_checked() -> None:

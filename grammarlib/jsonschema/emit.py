@@ -8,7 +8,7 @@ import json
 import math
 from collections.abc import Callable
 from dataclasses import replace
-from decimal import Decimal
+from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 from typing import Any, NamedTuple
 
 from ..errors import GrammarError, SchemaError
@@ -888,6 +888,7 @@ class Emitter(NormalForm):
             return False
         values: set[str] = set()
         unbounded = uncounted = False
+        counted = 0  # items of the cases counted one by one (patterned strings, integer ranges)
         for case in cases:
             gone = {json_key(v) for v in case.excluded}
             if case.values is not None:
@@ -911,17 +912,23 @@ class Emitter(NormalForm):
             if "string" in case.types:
                 if not case.languages and (case.max_length is None or case.max_length >= 1):
                     unbounded = True  # a million one-character strings, or more
+                elif lo > 1:  # a pattern or format: count its strings, as far as needed
+                    dfa = self.string_dfa(replace(case, types=frozenset({"string"})))
+                    counted += lo if dfa is None else dfa.count(lo)
+                    uncounted = uncounted or dfa is None
                 else:
-                    uncounted = True  # a pattern or format: how many it has is not known
+                    uncounted = True
             if "number" in case.types:
                 low, high = case.minimum, case.maximum
                 if low is None or high is None or (not case.multiples_of and low[0] < high[0]):
                     unbounded = True  # numbers without end, or with 20 fraction digits
                 else:
-                    uncounted = True
-        if not unbounded and not uncounted and len(values) <= 10:
+                    many = _multiples_between(case)
+                    counted += 0 if many is None else many
+                    uncounted = uncounted or many is None
+        if not unbounded and not uncounted and not counted and len(values) <= 10:
             return False
-        return lo <= 1 or unbounded or (not uncounted and len(values) >= lo)
+        return lo <= 1 or unbounded or (not uncounted and len(values) + counted >= lo)
 
     def unique_scalars(self, f: Case, item: Expr | None, lo: int, hi: int | None) -> Expr:
         """Arrays of scalars whose items the matcher keeps distinct: a rule of its own (so the
@@ -1037,6 +1044,23 @@ def _submasks(bits: list[int]) -> list[int]:
     for b in bits:
         out += [m | 1 << b for m in out]
     return out
+
+
+def _multiples_between(case: Case) -> int | None:
+    """How many numbers a bounded case with one ``multipleOf`` (integers: 1) allows, or None
+    when that is not evident (other exclusions, several divisors)."""
+    if len(case.multiples_of) != 1 or case.not_multiples_of or case.excluded:
+        return None
+    assert case.minimum is not None and case.maximum is not None
+    (low, low_open), (high, high_open) = case.minimum, case.maximum
+    step = case.multiples_of[0]
+    first = (low / step).to_integral_value(rounding=ROUND_CEILING)
+    if low_open and first * step == low:
+        first += 1
+    last = (high / step).to_integral_value(rounding=ROUND_FLOOR)
+    if high_open and last * step == high:
+        last -= 1
+    return max(0, int(last - first) + 1)
 
 
 def _lookahead(lang: tuple[str, str, bool, str]) -> bool:
