@@ -453,6 +453,7 @@ class KeyChecker:
         steps = 0
         if self._closes_fresh(state, keys, written):
             return True
+        strings = _strings(written)
         while work:
             step = next(work[-1], None)
             if step is None:
@@ -461,7 +462,6 @@ class KeyChecker:
             steps += 1
             self._count(steps)
             _, nxt, after = step
-            strings = _strings(written)
             if after[0] == KEY and not any(continuations(k, after[2]) is not None for k in strings):
                 return True  # no written key is spelled this way: any completion is new
             if self._closes_fresh(nxt, after, written):

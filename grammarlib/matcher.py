@@ -418,12 +418,7 @@ def _keys_after(
     """The key scanner after ``data`` (the automaton goes from ``before`` to ``after`` on it),
     or None where ``data`` repeats a key or an item of a unique array, or leads to a key or
     item position with no fresh one left."""
-    if compiled.grammar.unique_arrays:
-        return _key_checker(compiled).allows(before, after, keys, data)
-    scanner = json_keys.advance(keys, data)  # the common case: no automaton needed to scan
-    if scanner is None or not json_keys.needs_search(scanner):
-        return scanner
-    return scanner if _key_checker(compiled).viable(after, scanner) else None
+    return _key_checker(compiled).allows(before, after, keys, data)
 
 
 def _array(bitmask: Any) -> np.ndarray:
