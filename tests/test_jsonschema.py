@@ -911,3 +911,17 @@ def test_many_pattern_properties_that_split_the_keys_into_few_classes() -> None:
     }
     with pytest.raises(gl.SchemaError, match=r"'patternProperties' at # \(.*more than 64 classes"):
         gl.Grammar.from_json_schema(overlapping)
+
+
+def test_one_of_tells_equal_looking_constants_apart() -> None:
+    """1 and true are different JSON values although Python's == says otherwise: a branch
+    with x = 1 is not the negation of one with x = true (judged by JSON text, not dict ==)."""
+    schema = {
+        "oneOf": [
+            {"type": "object", "properties": {"x": {"const": 1}}},
+            {"type": "object", "properties": {"x": {"const": True}}},
+        ]
+    }
+    validator = jsonschema.Draft202012Validator(schema)
+    for value in ({"x": 1}, {"x": True}, {}, {"x": 2}):
+        assert accepts(schema, json.dumps(value)) is validator.is_valid(value), value

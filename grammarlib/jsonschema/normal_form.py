@@ -346,13 +346,13 @@ def _named_witnesses(case: Case) -> list[Case]:
             out = [replace(c, witnesses=[*c.witnesses, w]) for c in out]
             continue
         keys = sorted(allowed - set(cls[0]))
-        extra = {} if vacuous(term) else None
+        any_value = vacuous(term)
         out = [
             replace(
                 c,
                 required=list(dict.fromkeys([*c.required, k])),
                 properties=c.properties
-                if extra is not None
+                if any_value
                 else {**c.properties, k: [*c.properties.get(k, []), term]},
             )
             for c in out
@@ -415,20 +415,6 @@ def _distinct_terms(terms: tuple[Term, ...]) -> list[Term]:
             seen.add(key)
             out.append(t)
     return out
-
-
-def _same_meaning(a: Term, b: Term) -> bool:
-    """Whether two terms evidently mean the same: the same term, or equal subschemas (as JSON)
-    read with the same base URI and dynamic scope (two branches that copy a property's schema)."""
-    while isinstance(a, AllOf) and len(a.items) == 1:
-        a = a.items[0]
-    while isinstance(b, AllOf) and len(b.items) == 1:
-        b = b.items[0]
-    if a is b:
-        return True
-    if not isinstance(a, Subschema) or not isinstance(b, Subschema):
-        return False
-    return _context_key(a)[1:] == _context_key(b)[1:] and a.schema == b.schema
 
 
 def _context_key(t: Subschema) -> tuple[Any, ...]:
@@ -794,6 +780,13 @@ class NormalForm:
         key = self.meaning(t)
         return t if key is None else self.canonical_terms.setdefault(key, t)
 
+    def same_meaning(self, a: Term, b: Term) -> bool:
+        """Whether two terms evidently mean the same (see :meth:`meaning`)."""
+        if a is b:
+            return True
+        key = self.meaning(a)
+        return key is not None and key == self.meaning(b)
+
     def meaning(self, t: Term) -> Any:
         """A hashable key of what ``t`` means, where that is evident (else None)."""
         while isinstance(t, AllOf) and len(t.items) == 1:
@@ -827,7 +820,9 @@ class NormalForm:
             return False
         for name in both.required:
             terms = both.properties.get(name, [])
-            if any(_same_meaning(t, u.item) for t in terms for u in terms if isinstance(u, Not)):
+            if any(
+                self.same_meaning(t, u.item) for t in terms for u in terms if isinstance(u, Not)
+            ):
                 return True  # a value and its own negation (equal subschemas in two branches)
             if len(terms) > 1 and self.conjunction_empty(terms, both.where):
                 return True
