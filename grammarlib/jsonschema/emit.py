@@ -772,9 +772,8 @@ class Emitter(NormalForm):
             hi = k if hi is None else min(hi, k)
         if hi is not None and lo > hi:
             return self.empty(f"no array length fits the bounds at {f.where} ({lo} > {hi})")
-        if f.unique_items:
-            if self.checked_at_run_time(f, prefix_items, lo):
-                return self.unique_scalars(f, rest_expr, lo, hi)
+        checked_by_matcher = f.unique_items and self.checked_at_run_time(f, prefix_items, lo)
+        if f.unique_items and not checked_by_matcher:
             sets = [self.finite(p, f.where) for p in [*prefix_items, f.rest_items]]
             if all(x is not None for x in sets):
                 result = self.unique_array(f, sets, lo, hi)
@@ -815,7 +814,8 @@ class Emitter(NormalForm):
                 body = EMPTY if item == EMPTY else seq(item, rest(1))
             if lo == 0:
                 body = optional(body)
-            return self.syntax.bracket("[", body, "]")
+            array = self.syntax.bracket("[", body, "]")
+            return self.unique_rule(f, array) if checked_by_matcher else array
         return self.syntax.bracket("[", self.counted_items(f, prefix_items, lo, hi), "]")
 
     def counted_items(
@@ -930,22 +930,13 @@ class Emitter(NormalForm):
             return False
         return lo <= 1 or unbounded or (not uncounted and len(values) + counted >= lo)
 
-    def unique_scalars(self, f: Case, item: Expr | None, lo: int, hi: int | None) -> Expr:
-        """Arrays of scalars whose items the matcher keeps distinct: a rule of its own (so the
-        matcher knows its ``[``), listed in the grammar's ``unique_arrays``."""
-        assert item is not None
-        comma = self.syntax.comma()
-        if hi == 0:
-            body = EPSILON
-        else:
-            more = repeat(seq(comma, item), max(lo - 1, 0), None if hi is None else hi - 1)
-            body = seq(item, more)
-            if lo == 0:
-                body = optional(body)
+    def unique_rule(self, f: Case, array: Expr) -> Expr:
+        """``array`` (arrays of scalars whose items the matcher keeps distinct) as a rule of its
+        own, so the matcher knows its ``[``, listed in the grammar's ``unique_arrays``."""
         name = f"{f.where}#uniqueItems"
         while name in self.rules:
             name += "'"
-        self.rules[name] = self.syntax.bracket("[", body, "]")
+        self.rules[name] = array
         self.unique_arrays.add(name)
         return Ref(name)
 
