@@ -236,7 +236,7 @@ class CharDFA:
                     total += sizes[c] * counts[t]
             counts[state] = min(total, cap)
             work.pop()
-        return 0 if self._dead == 0 else counts[0]
+        return counts[0]
 
     def __eq__(self, other: object) -> bool:
         return (

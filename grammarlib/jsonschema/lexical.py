@@ -415,6 +415,7 @@ def _ecma(pattern: str, as_dfa: bool) -> Any:
         raise SchemaError(e.message) from None
     anything = star(char_leaf(ALL_CHARS))
     out = []
+    dfas = []  # alternatives with lookaheads, as DFAs (as_dfa)
     for text in alternatives:
         try:
             parsed = _parser.parse(text, C.SRE_FLAG_ASCII)
@@ -442,11 +443,11 @@ def _ecma(pattern: str, as_dfa: bool) -> Any:
             body = converter.convert_sequence(branch, flags, start, end)
             whole: Any = seq(EPSILON if start else anything, body, EPSILON if end else anything)
             if lookaheads:
-                whole = _with_lookaheads(converter, whole, lookaheads, flags, anything)
-                if not as_dfa:
-                    whole = whole.to_expr()
-            elif as_dfa:
-                whole = CharDFA.from_expr(whole)
+                restricted = _with_lookaheads(converter, whole, lookaheads, flags, anything)
+                if as_dfa:
+                    dfas.append(restricted)
+                    continue
+                whole = restricted.to_expr()
         except LookaroundError:
             raise GrammarError(f"lookaround in pattern {pattern!r} is not supported") from None
         except GrammarTooLargeError:
@@ -456,8 +457,8 @@ def _ecma(pattern: str, as_dfa: bool) -> Any:
         out.append(whole)
     if not as_dfa:
         return alt(*out)
-    result = out[0]
-    for dfa in out[1:]:
+    result = CharDFA.from_expr(alt(*out))  # the alternatives without lookaheads: one DFA
+    for dfa in dfas:
         result = result.union(dfa)
     return result
 
