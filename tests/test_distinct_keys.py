@@ -7,11 +7,11 @@ import json
 import random
 
 import pytest
+from support.brute_force import check_prefixes, check_random_walks, marked_tokens
 
 import grammarlib as gl
 from grammarlib import json_keys
 from grammarlib.masks import assets
-from grammarlib.masks.bitmask import bits_to_bool
 
 OPEN = {"type": "object", "additionalProperties": {"type": "integer"}}
 
@@ -122,24 +122,7 @@ def test_masks_exclude_exactly_the_repeated_keys(vocab: str) -> None:
         (finite, '{"a":1,"ab":2,"b":3,"d'),
         (finite, '{"dé":1,"b":2,"a'),
     ]
-    marked = [i for i, b in enumerate(info.token_bytes) if b'"' in b or b"," in b]
-    rng = random.Random(0)
-    bitmask = gl.allocate_token_bitmask(1, info.vocab_size)
-    checked = repeats = 0
-    for schema, prefix in cases:
-        grammar = gl.Grammar.from_json_schema(schema, whitespace="compact")
-        compiled = gl.compile(grammar, info)
-        plain = gl.compile(gl.Grammar(grammar.rules, grammar.start), info)  # keys may repeat
-        m = compiled.matcher()
-        other = plain.matcher()
-        assert m.accept_string(prefix) and other.accept_string(prefix), prefix
-        m.fill_next_token_bitmask(bitmask)
-        allowed = bits_to_bool(bitmask[0], info.vocab_size)
-        for token in marked + rng.sample(range(len(info.token_bytes)), 2000):
-            want = m.copy().accept_token(token)
-            assert bool(allowed[token]) == want, (prefix, token, info.token_bytes[token])
-            checked += 1
-            repeats += not want and other.copy().accept_token(token)
+    checked, repeats = check_prefixes(info, cases, marked_tokens(info, b'",'), random.Random(0))
     # tokens refused only because they repeat a key ('"' after "a", '":' after "name", ...)
     # or lead to a key position with no fresh key left (',' after the fourth key)
     assert checked > 10000 and repeats >= 5
@@ -190,29 +173,9 @@ def test_masks_equal_brute_force_on_random_walks() -> None:
         },
     }
     compiled = gl.compile(gl.Grammar.from_json_schema(schema), info)
-    marked = [i for i, b in enumerate(info.token_bytes) if b'"' in b or b"," in b]
-    rng = random.Random(1)
-    bitmask = gl.allocate_token_bitmask(1, info.vocab_size)
-    states = keyed = 0
-    for _ in range(6):
-        m = compiled.matcher()
-        for _ in range(40):
-            m.fill_next_token_bitmask(bitmask)
-            allowed = bits_to_bool(bitmask[0], info.vocab_size)
-            for token in marked + rng.sample(range(len(info.token_bytes)), 300):
-                assert bool(allowed[token]) == m.copy().accept_token(token), (
-                    bytes(info.token_bytes[token]),
-                    m.state,
-                )
-            states += 1
-            keyed += json_keys.may_refuse(m.state[1])  # an open object has keys
-            choices = [int(t) for t in allowed.nonzero()[0]]
-            # prefer structure so the walk reaches keys: tokens with a quote, comma or brace
-            shaped = [t for t in choices if any(c in info.token_bytes[t] for c in b'",{:')]
-            if not choices or (m.can_terminate() and rng.random() < 0.1):
-                break
-            token = rng.choice(shaped if shaped and rng.random() < 0.7 else choices)
-            assert m.accept_token(token)
+    # prefer structure so the walks reach keys: tokens with a quote, comma, brace or colon
+    marked = marked_tokens(info, b'",')
+    states, keyed = check_random_walks(compiled, marked, b'",{:', random.Random(1), walks=6)
     assert states >= 60 and keyed >= 20
 
 

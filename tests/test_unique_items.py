@@ -9,9 +9,9 @@ import random
 
 import jsonschema
 import pytest
+from support.brute_force import check_prefixes, check_random_walks, marked_tokens
 
 import grammarlib as gl
-from grammarlib import json_keys
 from grammarlib.masks import assets
 from grammarlib.masks.bitmask import bits_to_bool
 
@@ -265,24 +265,8 @@ def test_masks_exclude_exactly_the_repeated_items(vocab: str) -> None:
         (nested, '{"tags":["a","b"],"x":["a","'),
         (nested, '{"tags":["a","b"'),
     ]
-    marked = [i for i, b in enumerate(info.token_bytes) if b'"' in b or b"," in b or b"[" in b]
-    rng = random.Random(0)
-    bitmask = gl.allocate_token_bitmask(1, info.vocab_size)
-    checked = repeats = 0
-    for schema, prefix in cases:
-        grammar = gl.Grammar.from_json_schema(schema, whitespace="compact")
-        compiled = gl.compile(grammar, info)
-        plain = gl.compile(gl.Grammar(grammar.rules, grammar.start), info)  # items may repeat
-        m = compiled.matcher()
-        other = plain.matcher()
-        assert m.accept_string(prefix) and other.accept_string(prefix), prefix
-        m.fill_next_token_bitmask(bitmask)
-        allowed = bits_to_bool(bitmask[0], info.vocab_size)
-        for token in marked + rng.sample(range(len(info.token_bytes)), 2000):
-            want = m.copy().accept_token(token)
-            assert bool(allowed[token]) == want, (prefix, token, info.token_bytes[token])
-            checked += 1
-            repeats += not want and other.copy().accept_token(token)
+    marked = marked_tokens(info, b'",[')
+    checked, repeats = check_prefixes(info, cases, marked, random.Random(0))
     # tokens refused only because they repeat an item ('"' after "a", '",' ...) or lead to an
     # item position with no fresh item left (',' after eleven colours and the twelfth's start)
     assert checked > 10000 and repeats >= 5
@@ -307,28 +291,8 @@ def test_masks_equal_brute_force_on_random_walks() -> None:
         "additionalProperties": False,
     }
     compiled = gl.compile(gl.Grammar.from_json_schema(schema), info)
-    marked = [i for i, b in enumerate(info.token_bytes) if any(c in b for c in b'",[')]
-    rng = random.Random(2)
-    bitmask = gl.allocate_token_bitmask(1, info.vocab_size)
-    states = with_items = 0
-    for _ in range(8):
-        m = compiled.matcher()
-        for _ in range(40):
-            m.fill_next_token_bitmask(bitmask)
-            allowed = bits_to_bool(bitmask[0], info.vocab_size)
-            for token in marked + rng.sample(range(len(info.token_bytes)), 300):
-                assert bool(allowed[token]) == m.copy().accept_token(token), (
-                    bytes(info.token_bytes[token]),
-                    m.state,
-                )
-            states += 1
-            with_items += json_keys.may_refuse(m.state[1])
-            choices = [int(t) for t in allowed.nonzero()[0]]
-            shaped = [t for t in choices if any(c in info.token_bytes[t] for c in b'",[]')]
-            if not choices or (m.can_terminate() and rng.random() < 0.1):
-                break
-            token = rng.choice(shaped if shaped and rng.random() < 0.7 else choices)
-            assert m.accept_token(token)
+    marked = marked_tokens(info, b'",[')
+    states, with_items = check_random_walks(compiled, marked, b'",[]', random.Random(2), walks=8)
     assert states >= 60 and with_items >= 20
 
 
