@@ -384,9 +384,9 @@ class _Converter:
 
     def merge(self, g: GrammarIR, kind: str, path: str = "$") -> Expr:
         """Copy the rules of ``g`` in under fresh names; a reference to its start rule."""
-        if getattr(g, "unique_arrays", None):
+        if g.unique_arrays:
             raise StructuralTagError(
-                "uniqueItems over strings is checked beside the automaton from the start of "
+                "uniqueItems over scalars is checked beside the automaton from the start of "
                 "the output, so it cannot be part of a larger grammar; compile the schema "
                 "with Grammar.from_json_schema on its own",
                 path,

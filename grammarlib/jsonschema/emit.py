@@ -81,7 +81,7 @@ class Emitter(NormalForm):
     resolver: Any  # the root's referencing resolver
     validator: Any  # a jsonschema validator of the root (decides ``holds``)
     pattern_dfas: dict[str, Any]  # ECMA pattern -> its character DFA (``search``)
-    unique_arrays: set[str]  # rules of string arrays whose items the matcher keeps distinct
+    unique_arrays: set[str]  # rules of scalar arrays whose items the matcher keeps distinct
     synthetic: list[Any]  # schemas made up while compiling, kept alive (their ids key rules)
 
     # -- rules and terms --
