@@ -404,7 +404,8 @@ def test_instances_are_valid(data: st.DataObject) -> None:
 def test_instances_vary_and_reach_every_enum_value() -> None:
     seen: list = []
 
-    @settings(max_examples=150, deadline=None, database=None)
+    # derandomized: the same 150 draws every run (a random run missed "note": null once)
+    @settings(max_examples=150, deadline=None, database=None, derandomize=True)
     @given(instances(ORDER))
     def collect(value) -> None:
         seen.append(value)
