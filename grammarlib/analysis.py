@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from .errors import EmptyLanguageError
-from .ir import Alt, Bytes, Expr, GrammarIR, Ref, Repeat, Seq
+from .ir import Alt, Bytes, Expr, GrammarIR, Lazy, Ref, Repeat, Seq
 from .normalize import normalize
 
 #: Cost of an expression with no finite derivation.
@@ -74,6 +74,8 @@ def expr_cost(expr: Expr, costs: Mapping[str, Cost]) -> Cost:
             return (0, 0)
         length, height = expr_cost(expr.item, costs)
         return (length * expr.min, height)
+    if isinstance(expr, Lazy):
+        return (expr.machine.shortest(expr.state), 0)
     raise TypeError(f"not an IR expression: {expr!r}")
 
 
@@ -106,6 +108,8 @@ def shortest(grammar: GrammarIR) -> bytes:
             todo.append(min(expr.items, key=lambda i: expr_cost(i, costs)))
         elif isinstance(expr, Repeat):
             todo.extend([expr.item] * expr.min)
+        elif isinstance(expr, Lazy):
+            todo.append(expr.machine.step(expr.state))
         else:
             raise TypeError(f"not an IR expression: {expr!r}")
     return bytes(out)

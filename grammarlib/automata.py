@@ -30,6 +30,7 @@ from .ir import (
     Alt,
     Bytes,
     Expr,
+    Lazy,
     Ref,
     Repeat,
     Seq,
@@ -258,6 +259,8 @@ class Automaton:
                 if low == 0:
                     found.add(())
                 result = frozenset(found)
+        elif kind is Lazy:
+            result = self._node_closure(node.machine.step(node.state))
         else:
             raise TypeError(f"not an IR expression: {node!r}")
         if len(self._node_closures) > 200_000:
@@ -305,6 +308,8 @@ class Automaton:
                     work.append((rules[head.name], *current[1:]))
                 else:
                     out.add(current)
+            elif kind is Lazy:
+                work.append((head.machine.step(head.state), *current[1:]))
             else:
                 raise TypeError(f"not an IR expression: {head!r}")
         return frozenset(out)
@@ -409,6 +414,8 @@ class _MinLengths:
             return 1
         if kind is Ref:
             return self.rule.get(expr.name, INFINITE)
+        if kind is Lazy:
+            return expr.machine.shortest(expr.state)
         memo = self._memo if not rule_refs(expr) else local
         if memo is None:
             memo = local = {}
@@ -447,6 +454,8 @@ def _follow_sets(rules: Mapping[str, Expr], start: str) -> dict[str, int]:
                 rule_first[expr.name] = 0  # no left recursion remains: cycles only add nothing
                 known = rule_first[expr.name] = first(rules[expr.name])
             return known
+        if kind is Lazy:  # (a machine returns the same step expression for a state)
+            return first(expr.machine.step(expr.state))
         known = first_memo.get(id(expr))
         if known is not None:
             return known
@@ -581,6 +590,8 @@ class _Digests:
                 continue
             if kind is Bytes:
                 text = f"b{node.mask:x}"
+            elif kind is Lazy:
+                text = "l" + node.machine.key(node.state, horizon)
             elif kind is Ref:
                 if node.name in self.inlined:
                     text = memo[(id(children[0]), horizon)]
@@ -607,6 +618,8 @@ class _Digests:
         """The hash of a term's item: exact, except that the counts of a repetition (a counter,
         such as the rest of a bounded string) are capped at what ``horizon`` can tell apart.
         Everything inside is hashed exactly, once per grammar for every horizon."""
+        if item.__class__ is Lazy:
+            return "l" + item.machine.key(item.state, horizon)
         if item.__class__ is not Repeat:
             return self.expr(item, 0)
         cap = -(-horizon // max(self.lengths.expr(item.item), 1))

@@ -10,7 +10,7 @@ equal trees and trivial cases never reach the automaton builder.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Hashable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
@@ -110,6 +110,58 @@ class Ref(Expr):
     """A reference to the rule called ``name``."""
 
     name: str
+
+
+class Machine:
+    """An automaton that writes its states' expressions when they are first needed (see
+    :class:`Lazy`): a language too large to write out whole, such as a pattern under a long
+    length bound, whose states are visited a few at a time.
+
+    A subclass keeps the contract that makes it safe to use anywhere an expression can go: every
+    state it hands out has a non-empty language (no dead ends), and ``step`` returns the same
+    object for the same state (walkers memoise by identity). Machines compare by ``digest``.
+    """
+
+    #: Content hash of the machine's definition, the same in every process.
+    digest: str = ""
+
+    def step(self, state: Hashable) -> Expr:
+        """The language of ``state`` one step on: an alternation whose items are a ``Lazy``-free
+        expression followed by a ``Lazy`` successor state, and ``EPSILON`` if ``state`` may
+        stop here."""
+        raise NotImplementedError
+
+    def accepting(self, state: Hashable) -> bool:
+        """Whether the empty string is in the language of ``state``."""
+        raise NotImplementedError
+
+    def shortest(self, state: Hashable) -> int:
+        """The length in bytes of the shortest string of ``state``'s language."""
+        raise NotImplementedError
+
+    def key(self, state: Hashable, horizon: int) -> str:
+        """A content hash of what decides how strings of fewer than ``horizon`` bytes read from
+        ``state`` (``horizon`` 0: exact), so that states a short string cannot tell apart (deep
+        inside a long bounded string) share their token masks."""
+        raise NotImplementedError
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Machine) and other.digest == self.digest
+
+    def __hash__(self) -> int:
+        return hash(self.digest)
+
+
+@dataclass(frozen=True, slots=True)
+class Lazy(Expr):
+    """State ``state`` of ``machine``: the language ``machine.step(state)`` describes, written
+    out only when an automaton, a walker or a witness search reaches it."""
+
+    machine: Machine
+    state: Hashable
+
+    def __repr__(self) -> str:
+        return f"Lazy({self.machine.digest[:8]}, {self.state!r})"
 
 
 EPSILON = Seq(())
@@ -288,6 +340,8 @@ def content_hash(expr: Expr, memo: dict[int, str] | None = None) -> str:
             text = f"b{node.mask:x}"
         elif isinstance(node, Ref):
             text = "r" + repr(node.name)
+        elif isinstance(node, Lazy):
+            text = "l" + node.machine.key(node.state, 0)
         else:
             inner = ",".join(memo[id(c)] for c in children)
             if isinstance(node, Repeat):
@@ -348,6 +402,8 @@ def nullable(expr: Expr, nullable_rules: set[str] | frozenset[str]) -> bool:
         return expr.min == 0 or nullable(expr.item, nullable_rules)
     if isinstance(expr, Ref):
         return expr.name in nullable_rules
+    if isinstance(expr, Lazy):
+        return expr.machine.accepting(expr.state)
     raise TypeError(f"not an IR expression: {expr!r}")
 
 
@@ -413,6 +469,8 @@ def to_text(expr: Expr) -> str:
         return _describe_mask(expr.mask)
     if isinstance(expr, Ref):
         return expr.name
+    if isinstance(expr, Lazy):
+        return f"<{type(expr.machine).__name__} {expr.state!r}>"
     if isinstance(expr, Seq):
         if not expr.items:
             return '""'

@@ -25,6 +25,7 @@ from .ir import (
     Alt,
     Bytes,
     Expr,
+    Lazy,
     Ref,
     Repeat,
     Seq,
@@ -84,6 +85,8 @@ def _productive(expr: Expr, productive: set[str]) -> bool:
         return expr.min == 0 or _productive(expr.item, productive)
     if isinstance(expr, Ref):
         return expr.name in productive
+    if isinstance(expr, Lazy):
+        return True  # a machine hands out live states only
     raise TypeError(f"not an IR expression: {expr!r}")
 
 
@@ -312,6 +315,10 @@ def _non_empty(expr: Expr, null: set[str], rules: dict[str, Expr]) -> Expr:
         if nullable(expr.item, null):
             return repeat(_non_empty(expr.item, null, rules), 1, expr.max)
         return repeat(expr.item, 1, expr.max) if expr.min == 0 else expr
+    if isinstance(expr, Lazy):
+        if not expr.machine.accepting(expr.state):
+            return expr
+        return _non_empty(expr.machine.step(expr.state), null, rules)  # one step, without ""
     raise TypeError(f"not an IR expression: {expr!r}")
 
 

@@ -155,6 +155,21 @@ class CharDFA:
         """The alphabet partition: class ``i`` is the code points (ranges) of column ``i``."""
         return self._classes
 
+    @property
+    def transitions(self) -> tuple[tuple[int, ...], ...]:
+        """``transitions[state][class]``: the next state."""
+        return self._trans
+
+    @property
+    def accepting(self) -> tuple[bool, ...]:
+        """``accepting[state]``: whether the state accepts."""
+        return self._accept
+
+    @property
+    def dead(self) -> int | None:
+        """The state no string leads out of to acceptance (``None`` if there is none)."""
+        return self._dead
+
     def is_empty(self) -> bool:
         """Whether no string is accepted."""
         return not any(self._accept)

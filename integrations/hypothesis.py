@@ -33,7 +33,7 @@ from grammarlib.compiler import CompiledGrammar
 from grammarlib.compiler import compile as compile_grammar
 from grammarlib.errors import EmptyLanguageError
 from grammarlib.grammar import Grammar
-from grammarlib.ir import Alt, Bytes, Expr, Ref, Repeat, Seq
+from grammarlib.ir import Alt, Bytes, Expr, Lazy, Ref, Repeat, Seq
 from grammarlib.jsonschema import exact_number, exact_validator
 from grammarlib.masks.bitmask import allocate_token_bitmask, bits_to_bool
 from grammarlib.masks.tokenizer import TokenizerInfo
@@ -247,8 +247,28 @@ class _Derivation:
             self.expand(options[index], depth)
         elif isinstance(expr, Repeat):
             self.repeat(expr, depth)
+        elif isinstance(expr, Lazy):
+            self.walk(expr, depth)
         else:
             raise TypeError(f"not an IR expression: {expr!r}")
+
+    def walk(self, expr: Lazy, depth: int) -> None:
+        """A machine's states, one step at a time (a loop: a long string is many steps)."""
+        node: Lazy | None = expr
+        while node is not None:
+            step = node.machine.step(node.state)
+            options = self.plan.alternatives(step) if isinstance(step, Alt) else (step,)
+            if self.forced or depth > MAX_DEPTH or len(options) == 1:
+                index = 0  # least cost first: the shortest way to the end
+            else:
+                index = self.draw(_counts(0, len(options) - 1))
+            chosen = options[index]
+            node = None
+            for item in chosen.items if isinstance(chosen, Seq) else (chosen,):
+                if isinstance(item, Lazy):
+                    node = item
+                else:
+                    self.expand(item, depth)
 
     def repeat(self, expr: Repeat, depth: int) -> None:
         low = expr.min

@@ -47,6 +47,7 @@ IR = {
 FRONT_ENDS = {
     "grammarlib.regex",
     "grammarlib.regular",
+    "grammarlib.bounded",
     "grammarlib.formats",
     "grammarlib.gbnf",
     "grammarlib.lark_frontend",

@@ -3,6 +3,7 @@ of each case, one rule per subschema."""
 
 from __future__ import annotations
 
+import functools
 import itertools
 import json
 import math
@@ -49,7 +50,7 @@ __all__ = ["Emitter"]
 _MAX_UNIQUE_ARRAYS = 4096  # uniqueItems with contains: arrays listed one by one
 _MAX_KEY_CLASSES = 64  # extra keys: classes of keys that the patterns tell apart
 _MAX_UNIQUE_STATES = 1024  # ... otherwise one state per subset of the (at most 10) values
-_LIMIT_LENGTH = 64  # longest maxLength with which a length-limited format (hostname) is built
+_EAGER_PRODUCT = 4096  # string products with at most (bound + 2) x DFA states are built whole
 _MAX_ANY_ORDER = 10  # property_order="any": objects track which of these they have written
 _MAX_ANY_ORDER_CONST = 5  # ... and const/enum objects list every order of their keys
 
@@ -395,31 +396,76 @@ class Emitter(NormalForm):
             kind, v, _, w = f.languages[0]
             body = self.lang(kind, v, w) or star(char_leaf(ALL_CHARS))
         else:
-            dfa = self.string_dfa(f)
-            if dfa is None:
+            body = self.constrained_string(f)
+            if body is None:
                 body = repeat(char_leaf(ALL_CHARS), lo, hi)
+            elif body == EMPTY:
+                return self.empty(f"no string satisfies the constraints at {f.where}")
             else:
-                if dfa.is_empty():
-                    return self.empty(f"no string satisfies the constraints at {f.where}")
-                return seq(literal('"'), self.dfa_expr(dfa, self.syntax.lower), literal('"'))
+                return seq(literal('"'), body, literal('"'))
         return seq(literal('"'), self.syntax.lower(body), literal('"'))
 
-    def string_dfa(self, f: Case) -> Any:
-        """The decoded strings allowed by ``f`` as a character DFA (None: dropped)."""
+    def constrained_string(self, f: Case) -> Expr | None:
+        """String content (JSON-escaped, without quotes) under ``f``'s patterns, formats,
+        excluded values and length bounds: their product, built whole when it is small, else a
+        :class:`~grammarlib.bounded.BoundedChars` machine whose states are made as they are
+        reached (a ``uri`` under a ``maxLength`` of 2083). None if the constraints are dropped."""
+        from ..bounded import BoundedChars
+        from ..ir import Lazy
         from ..regular import CharDFA
 
-        kind, where = "minLength", f.where
-        try:
-            dfa = CharDFA.length_between(f.min_length, f.max_length)
-            for kind, v, neg, where in f.languages:
-                if _limited((kind, v, neg, where)) and (f.max_length or 1 << 30) > _LIMIT_LENGTH:
-                    from ..formats import MAX_LENGTH
+        bounded = self.string_languages(f)
+        if bounded is None:
+            return None
+        dfa, lo, hi = bounded
+        if hi is not None and lo > hi:
+            return EMPTY
+        top = lo if hi is None else hi
+        if (top + 2) * dfa.num_states <= _EAGER_PRODUCT:  # small: one minimal automaton
+            product = dfa.intersect(CharDFA.length_between(lo, hi))
+            return EMPTY if product.is_empty() else self.dfa_expr(product, self.syntax.lower)
+        escapes = self.syntax.escapes
+        lower = functools.partial(json_char, escapes=escapes)
+        machine = BoundedChars(dfa, lo, hi, lower, f"json:{escapes}")
+        return EMPTY if machine.is_empty() else Lazy(machine, machine.start)
 
+    def string_dfa(self, f: Case) -> Any:
+        """The decoded strings allowed by ``f`` as one character DFA (None: dropped)."""
+        from ..regular import CharDFA
+
+        bounded = self.string_languages(f)
+        if bounded is None:
+            return None
+        dfa, lo, hi = bounded
+        if hi is not None and lo > hi:
+            return CharDFA.from_expr(EMPTY)
+        try:
+            return dfa.intersect(CharDFA.length_between(lo, hi))
+        except GrammarError as e:
+            self.unsupported("maxLength" if hi is not None else "minLength", f.where, e.message)
+            return None
+
+    def string_languages(self, f: Case) -> tuple[Any, int, int | None] | None:
+        """``(dfa, lo, hi)``: the character DFA of ``f``'s patterns, formats and excluded
+        values (lengths aside) and the length bounds, with the limit of a length-limited format
+        (``hostname``: 253) folded into ``hi``. None: dropped."""
+        from ..formats import MAX_LENGTH
+        from ..regular import CharDFA
+
+        lo, hi = f.min_length, f.max_length
+        for kind, v, neg, _ in f.languages:
+            if not neg and _limited((kind, v, neg, "")):
+                hi = MAX_LENGTH[v] if hi is None else min(hi, MAX_LENGTH[v])
+        kind, where = "pattern", f.where
+        try:
+            dfa = CharDFA.everything()
+            for kind, v, neg, where in f.languages:
+                if neg and _limited((kind, v, neg, where)) and (hi is None or hi > MAX_LENGTH[v]):
                     self.unsupported(
                         "format",
                         where,
-                        f"{v!r} has a {MAX_LENGTH[v]}-character limit, too many automaton "
-                        f"states; add a maxLength of at most {_LIMIT_LENGTH}",
+                        f"'not' of {v!r} (at most {MAX_LENGTH[v]} characters) needs a maxLength "
+                        f"of at most {MAX_LENGTH[v]}",
                     )
                     continue
                 if kind == "pattern":
@@ -428,7 +474,7 @@ class Emitter(NormalForm):
                     expr = self.lang(kind, v, where)
                     if expr is None:
                         continue
-                    lang = CharDFA.from_expr(expr)  # (its length limit is above max_length)
+                    lang = CharDFA.from_expr(expr)  # (its length limit is folded into hi)
                 dfa = dfa.difference(lang) if neg else dfa.intersect(lang)
             kind = "enum"
             for v in f.excluded:
@@ -437,7 +483,7 @@ class Emitter(NormalForm):
         except GrammarError as e:
             self.unsupported(kind, where, e.message)
             return None
-        return dfa
+        return dfa, lo, hi
 
     def lang(self, kind: str, v: str, where: str) -> Expr | None:
         """The character-level language of a ``pattern`` or ``format``; None if dropped."""
