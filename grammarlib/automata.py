@@ -387,8 +387,12 @@ class _MinLengths:
         self.rules = rules
         self.inlined = inlined
         self.rule: dict[str, int] = dict.fromkeys(rules, INFINITE)
-        self._memo: dict[int, int] = {}
-        # Least fixed point over the rules; expressions without references are memoised.
+        # Expressions without references keep their length from the start; the others only once
+        # the rules' lengths are final (during the fixed point, per call). Keyed by the node
+        # (hashes are cached on IR nodes): an id could be reused by a later node.
+        self._memo: dict[Expr, int] = {}
+        self._final = False
+        # Least fixed point over the rules.
         users: dict[str, list[str]] = {}
         for name, body in rules.items():
             for ref in rule_refs(body):
@@ -405,10 +409,11 @@ class _MinLengths:
                     if user not in queued:
                         queued.add(user)
                         todo.append(user)
+        self._final = True
 
-    def expr(self, expr: Expr, local: dict[int, int] | None = None) -> int:
-        """The shortest length of ``expr`` with the rules' current values. Subtrees without
-        references are memoised for good, others per call (``local``): bodies share subtrees."""
+    def expr(self, expr: Expr, local: dict[Expr, int] | None = None) -> int:
+        """The shortest length of ``expr`` with the rules' current values, memoised (per call
+        for subtrees with references while the rules' values still change)."""
         kind = expr.__class__
         if kind is Bytes:
             return 1
@@ -416,10 +421,10 @@ class _MinLengths:
             return self.rule.get(expr.name, INFINITE)
         if kind is Lazy:
             return expr.machine.shortest(expr.state)
-        memo = self._memo if not rule_refs(expr) else local
+        memo = self._memo if self._final or not rule_refs(expr) else local
         if memo is None:
             memo = local = {}
-        known = memo.get(id(expr))
+        known = memo.get(expr)
         if known is not None:
             return known
         if kind is Seq:
@@ -429,7 +434,7 @@ class _MinLengths:
         else:
             value = 0 if expr.min == 0 else expr.min * self.expr(expr.item, local)
         value = min(value, INFINITE)
-        memo[id(expr)] = value
+        memo[expr] = value
         return value
 
     def term(self, term: Term) -> int:

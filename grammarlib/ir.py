@@ -372,7 +372,9 @@ def substitute(
     """
     if isinstance(expr, Ref):
         return mapping.get(expr.name, expr)
-    if not isinstance(expr, _Composite) or rule_refs(expr).isdisjoint(mapping):
+    # (the keys view, not the frozenset, goes first: it iterates over the smaller side, while
+    # frozenset.isdisjoint(dict) walks the whole mapping every time)
+    if not isinstance(expr, _Composite) or mapping.keys().isdisjoint(rule_refs(expr)):
         return expr
     if memo is None:
         memo = {}

@@ -122,10 +122,15 @@ class MaskStore:
         if mask is not None:
             return mask
         if self.automaton.next_bytes[frame].bit_count() <= NARROW_BYTES:
-            # Few tokens can start here: one part for all of them costs less than several; when
-            # they are very few, less than the frame's signature (the cache key) too.
-            keyed = self._candidates(frame) > UNKEYED_MAX_TOKENS
-            mask = self._part(frame, self._whole, keyed=keyed)
+            # Few tokens can start here: a walk over the token trie usually decides them in a few
+            # hundred steps, less than the frame's signature (the cache key) costs. Otherwise one
+            # part for all of them costs less than several; when they are few, unkeyed.
+            found = self._trie_pass(frame, TRIE_BUDGET)
+            if found is not None:
+                mask = self._finish(frame, *found)
+            else:
+                keyed = self._candidates(frame) > UNKEYED_MAX_TOKENS
+                mask = self._part(frame, self._whole, keyed=keyed)
         else:
             parts = [self._part(frame, tier) for tier in range(self._whole)]
             mask = parts[0] if len(parts) == 1 else _merge(parts)
@@ -245,6 +250,55 @@ class MaskStore:
     def _classify(self, frame: int) -> FrameMask:
         """The classification of every token from ``frame`` (all tiers in one pass)."""
         return self._classify_batch([frame], None)[0]
+
+    def _trie_pass(self, frame: int, budget: int) -> tuple[np.ndarray, np.ndarray] | None:
+        """What the numpy pass finds for ``frame`` (the positions it accepts, those it leaves
+        to the runtime walk), found by walking the token trie along the automaton's byte edges
+        instead: the walk only visits prefixes the frame can read, so a frame where few tokens
+        get far (a key, a literal, punctuation) costs a few dozen steps, not a pass over every
+        candidate token at every byte offset. None once more than ``budget`` trie nodes were
+        visited (the numpy pass is then the cheaper one)."""
+        automaton = self.automaton
+        lo, hi, token_end, child_start, child_byte, child_node, _ = self.index.trie_lists
+        byte_next, calls, accepting, expand = (
+            automaton.byte_next,
+            automaton.calls,
+            automaton.accepting,
+            automaton.expand,
+        )
+        accepted: list[tuple[int, int]] = []  # position ranges
+        to_walk: list[tuple[int, int]] = []
+        expand(frame)
+        # (trie node, frame after its bytes, whether a frame passed after the first byte may
+        # return: then a token that dies later is decided by what follows the return)
+        stack = [(0, frame, False)]
+        visited = 0
+        while stack:
+            node, at, returned = stack.pop()
+            row = byte_next[at]
+            for k in range(child_start[node], child_start[node + 1]):
+                child = child_node[k]
+                target = row.get(child_byte[k])  # type: ignore[union-attr]
+                if target is None:
+                    if returned:
+                        to_walk.append((lo[child], hi[child]))
+                    continue
+                visited += 1
+                if visited > budget:
+                    return None
+                branches = calls[target]
+                if branches is None:
+                    branches = expand(target)
+                end = token_end[child]
+                if end >= 0:
+                    accepted.append((lo[child], end))
+                if branches:  # the token reaches a call: the runtime walk decides the rest
+                    rest = end if end >= 0 else lo[child]
+                    if hi[child] > rest:
+                        to_walk.append((rest, hi[child]))
+                elif hi[child] > (end if end >= 0 else lo[child]):
+                    stack.append((child, target, returned or accepting[target]))
+        return _positions(accepted), _positions(to_walk)
 
     def _classify_batch(self, frames: list[int], tier: int | None) -> list[FrameMask]:
         """Classify the tokens of ``tier`` (None: all) from several frames at once: the numpy
@@ -590,6 +644,9 @@ _NO_IDS = np.zeros(0, dtype=np.int64)
 _NO_POSITIONS = np.zeros(0, dtype=np.int32)
 _ZERO_START = np.zeros(1, dtype=np.int32)
 _NO_PAIRS = (np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64))
+TRIE_BUDGET = 400
+"""Trie nodes a classification by trie walk may visit before the numpy pass takes over."""
+
 NARROW_BYTES = 24
 """Frames that can read at most this many distinct first bytes take the tokens that start with
 them from the tiers' first-byte ranges instead of filtering the whole vocabulary."""
@@ -688,3 +745,10 @@ def _merge(parts: list[FrameMask]) -> FrameMask:
         rest_ids=np.concatenate(rest_ids).astype(np.int32),
         rests=tuple(r for p in parts for r in p.rests),
     )
+
+
+def _positions(ranges: list[tuple[int, int]]) -> np.ndarray:
+    """The positions of ``[start, end)`` ranges, as one int32 array."""
+    if not ranges:
+        return _NO_POSITIONS
+    return np.concatenate([np.arange(a, b, dtype=np.int32) for a, b in ranges])
