@@ -313,8 +313,11 @@ class MaskStore:
         self._prepare(starts)
         next_bytes = [self.automaton.next_bytes[f] for f in frames]
         narrow = all(b.bit_count() <= NARROW_BYTES for b in next_bytes)
+        loop_words = None
         if not narrow:  # first filter: the first byte must be one the frame can consume
             first_ok = np.stack([_byte_mask_array(b) for b in next_bytes])
+            if n == 1 and self.no_calls[starts[0]]:
+                loop_words = _loop_words(self.table[starts[0]] == starts[0])
         # All tokens (a classification of its own, or the narrow frames' single part) go in one
         # pass over the whole vocabulary; otherwise one tier.
         whole = tier is None or tier == self._whole
@@ -334,6 +337,14 @@ class MaskStore:
                 which = np.repeat([k for k, _, _ in spans], [hi - lo for _, lo, hi in spans])
             else:
                 which, rows = np.nonzero(first_ok[:, matrix[:, 0]])
+                if n == 1 and loop_words is not None:
+                    # Tokens made only of bytes the frame reads without moving (string
+                    # content, digits of an unbounded number) stay in it: accepted at once.
+                    used = index.byte_words[positions[rows]]
+                    inside = ~(used & ~loop_words).any(axis=1)
+                    accepted.append((which[inside], positions[rows[inside]]))
+                    keep = ~inside
+                    which, rows = which[keep], rows[keep]
             if rows.size == 0:
                 continue
             states = starts[which]
@@ -752,3 +763,12 @@ def _positions(ranges: list[tuple[int, int]]) -> np.ndarray:
     if not ranges:
         return _NO_POSITIONS
     return np.concatenate([np.arange(a, b, dtype=np.int32) for a, b in ranges])
+
+
+def _loop_words(loops: np.ndarray) -> np.ndarray | None:
+    """The bytes marked in a bool vector of 256, as four uint64 words (see
+    ``VocabIndex.byte_words``); None when there are none."""
+    if not loops.any():
+        return None
+    bits = np.packbits(loops, bitorder="little")  # 32 bytes: byte b is bit b % 8 of b // 8
+    return bits.view("<u8").astype(np.uint64)

@@ -63,6 +63,23 @@ class VocabIndex:
         return int(self.lengths.max()) if len(self.lengths) else 0
 
     @functools.cached_property
+    def byte_words(self) -> np.ndarray:
+        """uint64 (n, 4): the set of bytes in each token, as 256 bits (byte ``b`` is bit
+        ``b % 64`` of word ``b // 64``), for testing at once whether a token uses only given
+        bytes."""
+        words = np.zeros((len(self.token_bytes), 4), dtype=np.uint64)
+        one = np.uint64(1)
+        for n, positions, matrix in self.buckets:
+            for j in range(n):
+                column = matrix[:, j]
+                bits = np.left_shift(one, (column & 63).astype(np.uint64))
+                word = column >> 6
+                for k in np.unique(word).tolist():
+                    chosen = word == k
+                    words[positions[chosen], k] |= bits[chosen]
+        return words
+
+    @functools.cached_property
     def _tiers(self) -> dict[tuple[int, int], tuple[np.ndarray, ...]]:
         return {}
 
