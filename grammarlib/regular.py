@@ -54,7 +54,7 @@ class CharDFA:
     language equality.
     """
 
-    __slots__ = ("_accept", "_ascii", "_classes", "_dead", "_ids", "_starts", "_trans")
+    __slots__ = ("_accept", "_ascii", "_classes", "_dead", "_hash", "_ids", "_starts", "_trans")
 
     def __init__(
         self,
@@ -70,6 +70,7 @@ class CharDFA:
         self._classes: tuple[CharSet, ...] = tuple(classes)
         self._trans: tuple[tuple[int, ...], ...] = tuple(tuple(row) for row in trans)
         self._accept: tuple[bool, ...] = tuple(accept)
+        self._hash = hash((self._accept, self._classes, self._trans))
         pieces = sorted((lo, c) for c, cs in enumerate(classes) for lo, _ in cs)
         pieces.append((SURROGATES[0], -1))  # never a class: surrogates are not characters
         pieces.sort()
@@ -94,7 +95,11 @@ class CharDFA:
         Raises :class:`GrammarError` for a ``Ref`` or a non-ASCII ``Bytes`` leaf, and
         :class:`GrammarTooLargeError` when the subset construction passes ``max_states``.
         """
-        return _from_expr(expr, max_states)
+        key = (expr, max_states)
+        known = _FROM_EXPR.get(key)
+        if known is None:
+            known = _remember(_FROM_EXPR, key, _from_expr(expr, max_states))
+        return known
 
     @classmethod
     def length_between(
@@ -126,15 +131,15 @@ class CharDFA:
 
     def intersect(self, other: CharDFA, *, max_states: int = DEFAULT_MAX_STATES) -> CharDFA:
         """Strings in both languages."""
-        return _product(self, other, lambda a, b: a and b, True, max_states)
+        return _product(self, other, "and", max_states)
 
     def union(self, other: CharDFA, *, max_states: int = DEFAULT_MAX_STATES) -> CharDFA:
         """Strings in either language."""
-        return _product(self, other, lambda a, b: a or b, False, max_states)
+        return _product(self, other, "or", max_states)
 
     def difference(self, other: CharDFA, *, max_states: int = DEFAULT_MAX_STATES) -> CharDFA:
         """Strings in this language and not in ``other``."""
-        return _product(self, other, lambda a, b: a and not b, True, max_states)
+        return _product(self, other, "and not", max_states)
 
     def complement(self) -> CharDFA:
         """All strings of valid characters not in this language."""
@@ -262,7 +267,7 @@ class CharDFA:
         )
 
     def __hash__(self) -> int:
-        return hash((self._accept, self._classes, self._trans))
+        return self._hash
 
     def __repr__(self) -> str:
         return f"<CharDFA states={self.num_states} classes={len(self._classes)}>"
@@ -597,7 +602,37 @@ def _from_expr(expr: Expr, max_states: int) -> CharDFA:
 # -- products ------------------------------------------------------------------------------------
 
 
-def _product(
+_OPERATIONS: dict[str, tuple[Callable[[bool, bool], bool], bool]] = {
+    "and": (lambda x, y: x and y, True),
+    "or": (lambda x, y: x or y, False),
+    "and not": (lambda x, y: x and not y, True),
+}
+_MEMO_SIZE = 4096
+# Schemas repeat their patterns, formats and key sets (every object of a schema with the same
+# patternProperties, schema after schema in a server), and DFAs are immutable values.
+_FROM_EXPR: dict[tuple[Expr, int], CharDFA] = {}
+_PRODUCTS: dict[tuple[CharDFA, CharDFA, str, int], CharDFA] = {}
+
+
+def _remember(memo: dict, key: object, value: CharDFA) -> CharDFA:
+    if len(memo) >= _MEMO_SIZE:
+        memo.clear()
+    memo[key] = value
+    return value
+
+
+def _product(a: CharDFA, b: CharDFA, operation: str, max_states: int) -> CharDFA:
+    """The product automaton for ``operation`` (``"and"``, ``"or"``, ``"and not"``),
+    memoised."""
+    key = (a, b, operation, max_states)
+    known = _PRODUCTS.get(key)
+    if known is None:
+        op, needs_left = _OPERATIONS[operation]
+        known = _remember(_PRODUCTS, key, _build_product(a, b, op, needs_left, max_states))
+    return known
+
+
+def _build_product(
     a: CharDFA,
     b: CharDFA,
     op: Callable[[bool, bool], bool],

@@ -925,3 +925,40 @@ def test_one_of_tells_equal_looking_constants_apart() -> None:
     validator = jsonschema.Draft202012Validator(schema)
     for value in ({"x": 1}, {"x": True}, {}, {"x": 2}):
         assert accepts(schema, json.dumps(value)) is validator.is_valid(value), value
+
+
+def test_case_merge_sets_every_field() -> None:
+    """``Case.merge`` builds its result field by field (not through ``__init__``): a field
+    added to the dataclass must be merged too."""
+    import dataclasses
+
+    from grammarlib.jsonschema.normal_form import Case
+
+    merged = Case(where="a").merge(Case(where="b"))
+    assert set(vars(merged)) == {f.name for f in dataclasses.fields(Case)}
+    assert merged == Case(where="a")
+
+
+def test_shared_subschema_keeps_its_own_values() -> None:
+    """A subschema's normal form is memoised and reused at each use: using it inside an
+    ``anyOf`` (whose cases then answer to the ``anyOf``) must not loosen its other uses."""
+    schema = {
+        "$defs": {"small": {"enum": [1, 2, 3], "maximum": 2}},
+        "type": "object",
+        "properties": {
+            "a": {"anyOf": [{"$ref": "#/$defs/small"}, {"type": "string"}]},
+            "b": {"$ref": "#/$defs/small"},
+            "c": {"not": {"$ref": "#/$defs/small"}, "enum": [1, 2, 3]},
+        },
+    }
+    for text, valid in [
+        ('{"a": 2}', True),
+        ('{"a": 3}', False),
+        ('{"b": 1}', True),
+        ('{"b": 3}', False),
+        ('{"c": 3}', True),
+        ('{"c": 1}', False),
+        ('{"a": 1, "b": 2, "c": 3}', True),
+    ]:
+        assert accepts(schema, text) == valid, text
+        assert jsonschema.Draft202012Validator(schema).is_valid(json.loads(text)) == valid

@@ -128,6 +128,7 @@ class SchemaCompiler(Emitter):
         self.canonical_terms: dict[Any, Any] = {}
         self.empty_conjunctions: dict[tuple[Any, ...], bool] = {}
         self.schema_texts: dict[int, str] = {}
+        self.flattened: dict[tuple[Any, ...], list[Any]] = {}
         self.synthetic: list[Any] = []
         self.time_limit_s = time_limit_s
         self.deadline = None if time_limit_s is None else time.monotonic() + time_limit_s

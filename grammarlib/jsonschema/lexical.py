@@ -3,6 +3,7 @@ decimal ranges, string characters and their encodings, ECMA-262 patterns."""
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -406,6 +407,7 @@ def ecma_pattern(pattern: str) -> Expr:
     return _ecma(pattern, as_dfa=False)
 
 
+@functools.lru_cache(maxsize=4096)  # schemas repeat their patterns; the results are immutable
 def _ecma(pattern: str, as_dfa: bool) -> Any:
     from ..regular import CharDFA
 

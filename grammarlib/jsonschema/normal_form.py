@@ -184,40 +184,44 @@ class Case:
         for k, v in o.properties.items():
             have = properties.get(k)
             properties[k] = v if have is None else have + v
-        return Case(
-            where=self.where or o.where,
-            types=self.types & o.types,
-            values=values,
-            excluded=self.excluded + o.excluded,
-            conjuncts=self.conjuncts + o.conjuncts,
-            minimum=_tighter(self.minimum, o.minimum, 1),
-            maximum=_tighter(self.maximum, o.maximum, -1),
-            multiples_of=self.multiples_of + o.multiples_of,
-            not_multiples_of=self.not_multiples_of + o.not_multiples_of,
-            min_length=max(self.min_length, o.min_length),
-            max_length=_min_opt(self.max_length, o.max_length),
-            languages=self.languages + o.languages,
-            properties=properties,
-            required=list(dict.fromkeys(self.required + o.required)),
-            regions=self.regions + o.regions,
-            pattern_properties=self.pattern_properties + o.pattern_properties,
-            property_names=self.property_names + o.property_names,
-            witnesses=self.witnesses + o.witnesses,
-            min_properties=max(self.min_properties, o.min_properties),
-            max_properties=_min_opt(self.max_properties, o.max_properties),
-            prefix_items=_merged_items(self, o, n),
-            rest_items=self.rest_items + o.rest_items,
-            min_items=max(self.min_items, o.min_items),
-            max_items=_min_opt(self.max_items, o.max_items),
-            contains=self.contains + o.contains,
-            unique_items=self.unique_items or o.unique_items,
-            evaluated_names=self.evaluated_names | o.evaluated_names,
-            evaluated_patterns=self.evaluated_patterns | o.evaluated_patterns,
-            evaluated_all_properties=self.evaluated_all_properties or o.evaluated_all_properties,
-            evaluated_prefix=max(self.evaluated_prefix, o.evaluated_prefix),
-            evaluated_all_items=self.evaluated_all_items or o.evaluated_all_items,
-            evaluated_contains=self.evaluated_contains + o.evaluated_contains,
-        )
+        # Built through the instance dict: the dataclass __init__ (35 arguments, default
+        # factories) was most of a merge's cost, and merges are most of the normal form's.
+        out = object.__new__(Case)
+        out.__dict__ = {
+            "where": self.where or o.where,
+            "types": self.types & o.types,
+            "values": values,
+            "excluded": self.excluded + o.excluded,
+            "conjuncts": self.conjuncts + o.conjuncts,
+            "minimum": _tighter(self.minimum, o.minimum, 1),
+            "maximum": _tighter(self.maximum, o.maximum, -1),
+            "multiples_of": self.multiples_of + o.multiples_of,
+            "not_multiples_of": self.not_multiples_of + o.not_multiples_of,
+            "min_length": max(self.min_length, o.min_length),
+            "max_length": _min_opt(self.max_length, o.max_length),
+            "languages": self.languages + o.languages,
+            "properties": properties,
+            "required": list(dict.fromkeys(self.required + o.required)),
+            "regions": self.regions + o.regions,
+            "pattern_properties": self.pattern_properties + o.pattern_properties,
+            "property_names": self.property_names + o.property_names,
+            "witnesses": self.witnesses + o.witnesses,
+            "min_properties": max(self.min_properties, o.min_properties),
+            "max_properties": _min_opt(self.max_properties, o.max_properties),
+            "prefix_items": _merged_items(self, o, n),
+            "rest_items": self.rest_items + o.rest_items,
+            "min_items": max(self.min_items, o.min_items),
+            "max_items": _min_opt(self.max_items, o.max_items),
+            "contains": self.contains + o.contains,
+            "unique_items": self.unique_items or o.unique_items,
+            "evaluated_names": self.evaluated_names | o.evaluated_names,
+            "evaluated_patterns": self.evaluated_patterns | o.evaluated_patterns,
+            "evaluated_all_properties": self.evaluated_all_properties or o.evaluated_all_properties,
+            "evaluated_prefix": max(self.evaluated_prefix, o.evaluated_prefix),
+            "evaluated_all_items": self.evaluated_all_items or o.evaluated_all_items,
+            "evaluated_contains": self.evaluated_contains + o.evaluated_contains,
+        }
+        return out
 
     def trivially_empty(self) -> bool:
         return self.why_empty() is not None
@@ -308,9 +312,10 @@ def _count(s: dict[str, Any], key: str, where: str) -> int | None:
 def product(groups: list[list[Case]], reasons: list[str]) -> list[Case]:
     """The conjunction of disjunctions, as a disjunction (evidently empty parts dropped, with
     the reason added to ``reasons``)."""
-    out = [Case(where="")]
+    out: list[Case] | None = None
     for g in groups:
-        out = [x.merge(y) for x in out for y in g]
+        # (the first group is merged with nothing: copies of its cases are that merge)
+        out = [_copy(y) for y in g] if out is None else [x.merge(y) for x in out for y in g]
         kept = []
         for f in out:
             why = f.why_empty()
@@ -324,7 +329,7 @@ def product(groups: list[list[Case]], reasons: list[str]) -> list[Case]:
                 f"the combinators ('anyOf', 'oneOf', 'not', 'if', 'dependent*') at "
                 f"{g[0].where or '#'} expand to more than {_MAX_BRANCHES} cases"
             )
-    return out
+    return [Case(where="")] if out is None else out
 
 
 def _named_witnesses(case: Case) -> list[Case]:
@@ -422,6 +427,13 @@ def _context_key(t: Subschema) -> tuple[Any, ...]:
     (two resolvers made separately for the same place compare equal here)."""
     scope = tuple(uri for uri, _ in t.resolver.dynamic_scope())
     return (id(t.schema), str(t.resolver._base_uri), scope)
+
+
+def _copy(case: Case) -> Case:
+    """A shallow copy of ``case`` (its lists and dicts are replaced, never changed in place)."""
+    out = object.__new__(Case)
+    out.__dict__.update(case.__dict__)
+    return out
 
 
 def _dnf_conj(flats: list[Case], term: Term) -> list[Case]:
@@ -548,6 +560,7 @@ class NormalForm:
     canonical_terms: dict[Any, Term]  # meaning -> the first term seen with it (see canonical)
     empty_conjunctions: dict[tuple[Any, ...], bool]  # meanings -> conjunction_empty
     schema_texts: dict[int, str]  # id of a schema object (alive in the root) -> its JSON text
+    flattened: dict[tuple[Any, ...], list[Case]]  # (context key, annotations) -> its cases
 
     # -- errors and references --
 
@@ -602,13 +615,26 @@ class NormalForm:
         if isinstance(t, AnyOf):
             return _dnf_conj([f for x in t.items for f in self.flatten(x, annotations)], t)
         if isinstance(t, Not):
-            return _dnf_conj(self.negate(self.flatten(t.item), t.where), t)
+            if not isinstance(t.item, Subschema):
+                return _dnf_conj(self.negate(self.flatten(t.item), t.where), t)
+            key = ("not", *_context_key(t.item))  # (memoised like a subschema, below)
+            known = self.flattened.get(key)
+            if known is None:
+                known = self.flattened[key] = self.negate(self.flatten(t.item), t.where)
+            return _dnf_conj([_copy(f) for f in known], t)
         s = t.schema
         if isinstance(s, bool):
             return self.flatten(s, annotations)
         if not isinstance(s, dict):
             raise SchemaError(f"a schema must be an object or a boolean at {t.where}")
-        return _dnf_conj(self.flatten_dict(t, annotations), t)
+        # A subschema means the same wherever it is used from ($ref'd definitions are flattened
+        # again at every use, and conjunctions of property schemas are asked about again and
+        # again): its cases are memoised, and copied out, since callers set a copy's fields.
+        key = (*_context_key(t), annotations)
+        known = self.flattened.get(key)
+        if known is None:
+            known = self.flattened[key] = _dnf_conj(self.flatten_dict(t, annotations), t)
+        return [_copy(f) for f in known]
 
     def flatten_dict(self, sub: Subschema, annotations: bool) -> list[Case]:
         s, where = sub.schema, sub.where
