@@ -302,6 +302,16 @@ def json_char(chars: CharSet, escapes: str = "dumps") -> Expr:
     known = _CHAR_CACHE.get((escapes, chars))
     if known is not None:
         return known
+    ascii_part, wide = (
+        intersection(chars, ((0, 0x7F),)),
+        intersection(chars, ((0x80, MAX_CODE_POINT),)),
+    )
+    if ascii_part and wide:
+        # Two parts, each cached: sets such as "any character but these letters" (key tries,
+        # string_except) share their large non-ASCII part, the expensive one to encode.
+        result = alt(json_char(ascii_part, escapes), json_char(wide, escapes))
+        _CHAR_CACHE[escapes, chars] = result
+        return result
     parts = []
     raw = difference(chars, ((0, 0x1F), (0x22, 0x22), (0x5C, 0x5C), SURROGATES))
     if raw:
