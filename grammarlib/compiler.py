@@ -14,13 +14,15 @@ from .automata import DEFAULT_MAX_STATES, Automaton
 from .completion import Distances
 from .grammar import Grammar
 from .matcher import GrammarMatcher
-from .normalize import inline_candidates, normalize
+from .normalize import Deadline, inline_candidates, normalize
 from .runtime import Runtime
 
 if TYPE_CHECKING:
     from grammarlib.masks.tokenizer import TokenizerInfo
 
 _CACHE_SIZE = 64
+DEFAULT_TIME_LIMIT_S = 10.0
+"""Default bound on the seconds :func:`compile` spends normalising a grammar."""
 _cache: OrderedDict[tuple, CompiledGrammar] = OrderedDict()
 _cache_lock = threading.Lock()
 
@@ -48,16 +50,20 @@ class CompiledGrammar:
         tokenizer_info: TokenizerInfo | None = None,
         *,
         max_states: int = DEFAULT_MAX_STATES,
+        time_limit_s: float | None = None,
         _automaton: tuple[dict, Automaton] | None = None,
     ):
         self.grammar = grammar
         if _automaton is None:
-            self.rules = normalize(grammar.rules, grammar.start, positions=_positions(grammar))
+            deadline = Deadline(time_limit_s)
+            self.rules = normalize(
+                grammar.rules, grammar.start, positions=_positions(grammar), deadline=deadline
+            )
+            inline = inline_candidates(
+                self.rules, grammar.start, keep=grammar.unique_arrays, deadline=deadline
+            )
             self.automaton: Automaton = Automaton(
-                self.rules,
-                grammar.start,
-                inline=inline_candidates(self.rules, grammar.start, keep=grammar.unique_arrays),
-                max_states=max_states,
+                self.rules, grammar.start, inline=inline, max_states=max_states
             )
         else:
             self.rules, self.automaton = _automaton
@@ -104,11 +110,15 @@ def compile(
     tokenizer_info: TokenizerInfo | None = None,
     *,
     max_states: int = DEFAULT_MAX_STATES,
+    time_limit_s: float | None = DEFAULT_TIME_LIMIT_S,
 ) -> CompiledGrammar:
     """Compile ``grammar``, for ``tokenizer_info`` if given (token masks) or byte-level only.
 
-    Results are cached per grammar content, tokenizer and options; the automaton is shared
-    between tokenizers.
+    Results are cached per grammar content, tokenizer and ``max_states``; the automaton is
+    shared between tokenizers. Compiling is normalisation only (automaton states and masks are
+    made as matchers reach them): ``time_limit_s`` bounds it (``None``: no bound), past which
+    it stops with :class:`GrammarTooLargeError` naming the rule it was at; ``max_states``
+    bounds the automaton frames made later.
     """
     if not isinstance(grammar, Grammar):
         raise TypeError(f"compile() expects a Grammar, got {type(grammar).__name__}")
@@ -120,9 +130,9 @@ def compile(
             _cache.move_to_end(key)
             return hit
     if tokenizer_info is None:
-        compiled = CompiledGrammar(grammar, max_states=max_states)
+        compiled = CompiledGrammar(grammar, max_states=max_states, time_limit_s=time_limit_s)
     else:
-        base = compile(grammar, max_states=max_states)
+        base = compile(grammar, max_states=max_states, time_limit_s=time_limit_s)
         compiled = CompiledGrammar(
             grammar, tokenizer_info, max_states=max_states, _automaton=(base.rules, base.automaton)
         )

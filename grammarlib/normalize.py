@@ -15,9 +15,10 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable, Mapping
 
-from .errors import EmptyLanguageError, GrammarError
+from .errors import EmptyLanguageError, GrammarError, GrammarTooLargeError
 from .graphs import strongly_connected as _strongly_connected
 from .ir import (
     EMPTY,
@@ -45,19 +46,43 @@ MAX_LEFT_RECURSION_ROUNDS = 32
 MAX_RULE_SIZE = 200_000
 
 
+class Deadline:
+    """A time budget for the passes over a grammar: :meth:`check` raises
+    :class:`GrammarTooLargeError` naming the budget and where the work was once it has passed."""
+
+    def __init__(self, seconds: float | None, what: str = "compiling the grammar"):
+        self.seconds = seconds
+        self.what = what
+        self.at = None if seconds is None else time.monotonic() + seconds
+
+    def check(self, where: str) -> None:
+        if self.at is not None and time.monotonic() > self.at:
+            raise GrammarTooLargeError(
+                f"{self.what} took more than time_limit_s={self.seconds} s (stopped at {where})"
+            )
+
+
+NO_DEADLINE = Deadline(None)
+
+
 def normalize(
     rules: Mapping[str, Expr],
     start: str,
     *,
     positions: Mapping[str, tuple[int, int]] | None = None,
+    deadline: Deadline = NO_DEADLINE,
 ) -> dict[str, Expr]:
     """Rules ready for automaton construction: trimmed, free of left recursion, no nullable
-    references (see :func:`inline_candidates` for the rules the automaton expands in place)."""
+    references (see :func:`inline_candidates` for the rules the automaton expands in place).
+    ``deadline`` is checked between steps and rules."""
     positions = positions or {}
     rules = _reachable(dict(rules), start)
+    deadline.check("removing unproductive rules")
     rules = _trim_unproductive(rules, start, positions)
-    rules = eliminate_nullable_references(rules, start)
-    rules = eliminate_left_recursion(rules, positions)
+    deadline.check("removing nullable references")
+    rules = eliminate_nullable_references(rules, start, deadline)
+    deadline.check("removing left recursion")
+    rules = eliminate_left_recursion(rules, positions, deadline)
     return _reachable(rules, start)
 
 
@@ -159,7 +184,9 @@ def _reaches(rules: Mapping[str, Expr], sources: set[str], target: str) -> bool:
 # -- nullable rules -------------------------------------------------------------------------------
 
 
-def eliminate_nullable_references(rules: dict[str, Expr], start: str) -> dict[str, Expr]:
+def eliminate_nullable_references(
+    rules: dict[str, Expr], start: str, deadline: Deadline = NO_DEADLINE
+) -> dict[str, Expr]:
     """Equivalent rules in which no referenced rule derives the empty string.
 
     Each nullable rule ``N`` gets a twin ``N__nonempty`` for its non-empty strings, and every
@@ -173,6 +200,7 @@ def eliminate_nullable_references(rules: dict[str, Expr], start: str) -> dict[st
     optional = {name: alt(Ref(f"{name}__nonempty"), EPSILON) for name in null}
     out: dict[str, Expr] = {}
     for name, body in rules.items():
+        deadline.check(f"rule {name!r}")
         body = substitute(body, optional)
         if name in null:
             # No reference in `body` is nullable any more, so no new rule is needed here.
@@ -216,7 +244,9 @@ def left_recursive_groups(rules: Mapping[str, Expr]) -> list[list[str]]:
 
 
 def eliminate_left_recursion(
-    rules: dict[str, Expr], positions: Mapping[str, tuple[int, int]] | None = None
+    rules: dict[str, Expr],
+    positions: Mapping[str, tuple[int, int]] | None = None,
+    deadline: Deadline = NO_DEADLINE,
 ) -> dict[str, Expr]:
     """Equivalent rules in which no rule can call itself without consuming a byte."""
     rules = dict(rules)
@@ -226,6 +256,7 @@ def eliminate_left_recursion(
         if not groups:
             return rules
         for group in groups:
+            deadline.check(f"rule {group[0]!r}")
             _paull(sorted(group, key=lambda n: order.get(n, len(order))), rules)
             for name in group:
                 if size(rules[name]) > MAX_RULE_SIZE:
@@ -336,7 +367,12 @@ def recursive_rules(rules: Mapping[str, Expr]) -> set[str]:
 
 
 def inline_candidates(
-    rules: Mapping[str, Expr], start: str, limit: int = 512, *, keep: Iterable[str] = ()
+    rules: Mapping[str, Expr],
+    start: str,
+    limit: int = 512,
+    *,
+    keep: Iterable[str] = (),
+    deadline: Deadline = NO_DEADLINE,
 ) -> set[str]:
     """The rules the automaton expands in place where they are referenced: those that are not
     recursive and are used once or small (at most ``limit`` nodes with what they inline), and
@@ -355,6 +391,7 @@ def inline_candidates(
     plain: dict[int, int] = {}  # sizes of subtrees without references, valid for every rule
     # Strongly connected components come out callees first, so callee sizes are known.
     for group in _strongly_connected(graph):
+        deadline.check(f"rule {group[0]!r}")
         for name in group:
             sizes[name] = _inlined_size(rules[name], inlined, sizes, plain, {}, limit + 1)
             small = uses.get(name, 0) <= 1 or sizes[name] <= limit

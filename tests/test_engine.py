@@ -193,3 +193,16 @@ def test_grammars_compare_by_content_and_share_one_compiled_grammar() -> None:
     assert one != gl.Grammar.from_lark('start: "a" b\nb: "c"+')
     other_start = gl.Grammar.from_ir(GrammarIR(dict(one.rules), "b"))
     assert other_start != one and gl.compile(other_start) is not gl.compile(one)
+
+
+def test_compile_time_limit_stops_with_a_clear_error() -> None:
+    """``compile(..., time_limit_s=...)`` bounds normalisation: past it, GrammarTooLargeError
+    names the limit and the rule the work was at; without it the same grammar compiles."""
+    import pytest
+
+    rules = "\n".join(f'r{i} ::= "x{i}" r{i + 1} | ""' for i in range(300))
+    text = f'root ::= r0\n{rules}\nr300 ::= "end"\n'
+    with pytest.raises(gl.GrammarTooLargeError, match=r"time_limit_s=0\.0 s \(stopped at "):
+        gl.compile(gl.Grammar.from_gbnf(text), time_limit_s=0.0)
+    m = gl.compile(gl.Grammar.from_gbnf(text), time_limit_s=None).matcher()
+    assert m.accept_string("x0x1") and m.can_terminate() and not m.accept_string("end")

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import functools
 import json
-import time
 from typing import Any
 
 from ..errors import SchemaError
 from ..ir import EMPTY, Expr, GrammarIR
+from ..normalize import Deadline
 from .dialects import DRAFT4, check_shape, detect_draft, to_draft202012, translated_metaschemas
 from .emit import Emitter
 from .lexical import NUMBER_DIGITS, Syntax
@@ -130,8 +130,7 @@ class SchemaCompiler(Emitter):
         self.schema_texts: dict[int, str] = {}
         self.flattened: dict[tuple[Any, ...], list[Any]] = {}
         self.synthetic: list[Any] = []
-        self.time_limit_s = time_limit_s
-        self.deadline = None if time_limit_s is None else time.monotonic() + time_limit_s
+        self.deadline = Deadline(time_limit_s, "compiling the schema")
 
     def grammar(self) -> GrammarIR:
         body = self.schema(Subschema(self.root, self.resolver, "#"))

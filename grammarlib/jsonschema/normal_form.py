@@ -6,14 +6,14 @@ from __future__ import annotations
 
 import json
 import math
-import time
 import warnings
 from dataclasses import dataclass, field, fields, replace
 from decimal import Decimal
 from fractions import Fraction
 from typing import Any
 
-from ..errors import GrammarTooLargeError, SchemaError
+from ..errors import SchemaError
+from ..normalize import Deadline
 from .dialects import ANNOTATION_KEYWORDS, DRAFT202012, DRAFTS, detect_draft, known_keywords
 
 __all__ = [
@@ -555,8 +555,7 @@ class NormalForm:
     spec: Any  # referencing's draft 2020-12 specification
     reasons: list[str]  # why parts turned out empty (for the unsatisfiable-schema error)
     inlining: list[int]  # ids of the $ref targets being flattened (recursion is refused)
-    deadline: float | None  # time.monotonic() past which the compilation stops
-    time_limit_s: float | None
+    deadline: Deadline  # the time limit of the compilation
     canonical_terms: dict[Any, Term]  # meaning -> the first term seen with it (see canonical)
     empty_conjunctions: dict[tuple[Any, ...], bool]  # meanings -> conjunction_empty
     schema_texts: dict[int, str]  # id of a schema object (alive in the root) -> its JSON text
@@ -566,11 +565,7 @@ class NormalForm:
 
     def check_time(self, where: str) -> None:
         """Stop with :class:`GrammarTooLargeError` once the time limit has passed."""
-        if self.deadline is not None and time.monotonic() > self.deadline:
-            raise GrammarTooLargeError(
-                f"compiling the schema took more than time_limit_s={self.time_limit_s} s "
-                f"(stopped at {where})"
-            )
+        self.deadline.check(where)
 
     def unsupported(self, keyword: str, where: str, why: str = "") -> None:
         msg = f"unsupported keyword {keyword!r} at {where}" + (f" ({why})" if why else "")
