@@ -962,3 +962,16 @@ def test_shared_subschema_keeps_its_own_values() -> None:
     ]:
         assert accepts(schema, text) == valid, text
         assert jsonschema.Draft202012Validator(schema).is_valid(json.loads(text)) == valid
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    names=st.lists(st.text(alphabet='ab"\\é\ud800x😀', max_size=4), max_size=6),
+    escapes=st.sampled_from(["dumps", "any"]),
+)
+def test_json_string_except_is_the_lowered_complement(names: list[str], escapes: str) -> None:
+    """The byte-level complement of a key set, built directly, is the character-level one
+    lowered (the same expression, so the same language)."""
+    from grammarlib.jsonschema.lexical import json_string_except, lower_chars, string_except
+
+    assert json_string_except(names, escapes) == lower_chars(string_except(names), escapes)

@@ -26,6 +26,7 @@ from .lexical import (
     integer_range,
     json_char,
     json_number,
+    json_string_except,
     string_except,
 )
 from .normal_form import (
@@ -385,7 +386,8 @@ class Emitter(NormalForm):
         if not f.languages and not gone:
             body = repeat(char_leaf(ALL_CHARS), lo, hi)
         elif not f.languages and lo == 0 and hi is None:
-            body = string_except(gone)
+            content = json_string_except(gone, self.syntax.escapes)
+            return seq(literal('"'), content, literal('"'))
         elif (
             simple
             and len(f.languages) == 1
@@ -583,7 +585,7 @@ class Emitter(NormalForm):
             value = self.terms_expr(terms, pointer(f.where, "additionalProperties"))
             if value == EMPTY:
                 return []
-            key = seq(literal('"'), self.syntax.lower(string_except(names)), literal('"'))
+            key = seq(literal('"'), json_string_except(names, self.syntax.escapes), literal('"'))
             return [(0, self.share(seq(key, self.syntax.colon(), value)))]
         from ..regular import CharDFA
 

@@ -46,6 +46,7 @@ __all__ = [
     "integer_range",
     "json_char",
     "json_number",
+    "json_string_except",
     "lower_chars",
     "string_except",
 ]
@@ -393,6 +394,45 @@ def string_except(excluded: list[str]) -> Expr:
         return alt(*parts)
 
     return walk(trie)
+
+
+def json_string_except(excluded: list[str], escapes: str = "dumps") -> Expr:
+    """``lower_chars(string_except(excluded), escapes)`` built directly at the byte level and
+    memoised (the key strings of objects: every other key of an object with named properties;
+    each trie node's "any other character" shares the encodings cached by :func:`json_char`)."""
+    key = (tuple(sorted(set(excluded))), escapes)
+    known = _EXCEPT_CACHE.get(key)
+    if known is not None:
+        return known
+    trie: dict[str, Any] = {}
+    for word in key[0]:
+        node = trie
+        for c in word:
+            node = node.setdefault(c, {})
+        node[""] = {}
+    anything = lower_chars(star(char_leaf(ALL_CHARS)), escapes)
+    no_surrogates = difference(ALL_CHARS, (SURROGATES,))
+
+    def walk(node: dict[str, Any]) -> Expr:
+        kids = sorted(c for c in node if c)
+        others = difference(no_surrogates, tuple((ord(c), ord(c)) for c in kids))
+        parts = [] if "" in node else [EPSILON]
+        parts.append(seq(json_char(others, escapes), anything))
+        parts.extend(
+            seq(json_char(((ord(c), ord(c)),), escapes), walk(node[c]))
+            for c in kids
+            if not SURROGATES[0] <= ord(c) <= SURROGATES[1]
+        )
+        return alt(*parts)
+
+    result = walk(trie)
+    if len(_EXCEPT_CACHE) >= _MAX_LOWERED:
+        _EXCEPT_CACHE.clear()
+    _EXCEPT_CACHE[key] = result
+    return result
+
+
+_EXCEPT_CACHE: dict[tuple[tuple[str, ...], str], Expr] = {}
 
 
 def ecma_pattern_dfa(pattern: str) -> Any:
