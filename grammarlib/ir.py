@@ -10,7 +10,7 @@ equal trees and trivial cases never reach the automaton builder.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Hashable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
@@ -409,16 +409,34 @@ def nullable(expr: Expr, nullable_rules: set[str] | frozenset[str]) -> bool:
     raise TypeError(f"not an IR expression: {expr!r}")
 
 
-def nullable_rules(rules: dict[str, Expr]) -> set[str]:
+def nullable_rules(rules: Mapping[str, Expr]) -> set[str]:
     """The rules that derive the empty string (least fixed point)."""
+    return least_fixed_point(rules, nullable)
+
+
+def least_fixed_point(
+    rules: Mapping[str, Expr], holds: Callable[[Expr, set[str]], bool]
+) -> set[str]:
+    """The least set of rules whose body ``holds`` given the set (a monotone property such as
+    "derives the empty string"), by a work list: a rule is looked at again only when a rule it
+    references joins the set, not in every round over the whole grammar."""
+    users: dict[str, list[str]] = {}
+    for name, body in rules.items():
+        for ref in rule_refs(body):
+            users.setdefault(ref, []).append(name)
     result: set[str] = set()
-    changed = True
-    while changed:
-        changed = False
-        for name, body in rules.items():
-            if name not in result and nullable(body, result):
-                result.add(name)
-                changed = True
+    todo = list(reversed(list(rules)))
+    queued = set(todo)
+    while todo:
+        name = todo.pop()
+        queued.discard(name)
+        if name in result or not holds(rules[name], result):
+            continue
+        result.add(name)
+        for user in users.get(name, ()):
+            if user not in result and user not in queued:
+                queued.add(user)
+                todo.append(user)
     return result
 
 

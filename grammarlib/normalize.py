@@ -31,6 +31,7 @@ from .ir import (
     Repeat,
     Seq,
     alt,
+    least_fixed_point,
     nullable,
     nullable_rules,
     refs,
@@ -88,15 +89,7 @@ def normalize(
 
 def productive_rules(rules: Mapping[str, Expr]) -> set[str]:
     """Rules that derive at least one finite string (least fixed point)."""
-    result: set[str] = set()
-    changed = True
-    while changed:
-        changed = False
-        for name, body in rules.items():
-            if name not in result and _productive(body, result):
-                result.add(name)
-                changed = True
-    return result
+    return least_fixed_point(rules, _productive)
 
 
 def _productive(expr: Expr, productive: set[str]) -> bool:
