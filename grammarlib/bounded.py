@@ -30,7 +30,7 @@ from .regular import CharDFA
 MAX_PROFILE = 100_000
 """Longest length profile (pre-period plus period, summed over the DFA's states) computed."""
 
-MAX_TABLE = 20_000_000
+MAX_TABLE = 4_000_000
 """Largest table (lengths times DFA states) of shortest completions under a minimum length."""
 
 _NEVER = 1 << 40  # no completion (in byte distances)
