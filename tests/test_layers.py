@@ -48,6 +48,7 @@ FRONT_ENDS = {
     "grammarlib.regex",
     "grammarlib.regular",
     "grammarlib.bounded",
+    "grammarlib.divisible",
     "grammarlib.formats",
     "grammarlib.gbnf",
     "grammarlib.lark_frontend",

@@ -324,11 +324,43 @@ class Emitter(NormalForm):
             for m in sorted(set(f.not_multiples_of)):
                 dfa = dfa.difference(multiple_of(m, integer=False))
         except GrammarError as e:
+            lazy = self.lazy_multiples(f, multiples_of, ints)
+            if lazy is not None:
+                return lazy
             self.unsupported("multipleOf", f.where, e.message)
             return base
         if dfa.is_empty():
             return self.empty(f"no number of the 'multipleOf' in the bounds at {f.where}")
         return self.dfa_expr(dfa, lower_utf8)
+
+    def lazy_multiples(self, f: Case, multiples_of: list[Decimal], ints: bool) -> Expr | None:
+        """Numbers without bounds that are multiples of every ``multipleOf`` (with 1 for
+        integers), as a :class:`~grammarlib.divisible.MultiplesOf` machine whose states are made
+        as an output reaches them: for a ``multipleOf`` whose divisibility automaton is too large
+        to build whole (0.123456789). None where bounds, excluded values or ``not``-ed multiples
+        go with it (those still need the automaton built whole)."""
+        if f.minimum is not None or f.maximum is not None or f.not_multiples_of:
+            return None
+        if any(json_type(v) == "number" for v in f.excluded):
+            return None
+        from fractions import Fraction
+
+        from ..divisible import MultiplesOf
+        from ..ir import Lazy
+
+        step = Fraction(1) if ints else None
+        for m in multiples_of:
+            step = Fraction(m) if step is None else _lcm(step, Fraction(m))
+        assert step is not None
+        machine = MultiplesOf(
+            step,
+            integer=ints,
+            zero_fraction=self.syntax.integer_fraction,
+            max_digits=self.syntax.number_digits,
+        )
+        if machine.is_empty():
+            return self.empty(f"no number of the 'multipleOf' at {f.where}")
+        return Lazy(machine, machine.start)
 
     def dfa_expr(self, dfa: Any, lower: Callable[[Expr], Expr]) -> Expr:
         """A character DFA as rules of this grammar, each leaf lowered by ``lower``."""
@@ -1112,3 +1144,11 @@ def _limited(lang: tuple[str, str, bool, str]) -> bool:
     from ..formats import MAX_LENGTH
 
     return lang[0] == "format" and lang[1] in MAX_LENGTH
+
+
+def _lcm(a: Any, b: Any) -> Any:
+    """The least common multiple of two positive fractions (``Fraction``)."""
+    from fractions import Fraction
+
+    numerator = a.numerator * b.numerator // math.gcd(a.numerator, b.numerator)
+    return Fraction(numerator, math.gcd(a.denominator, b.denominator))
