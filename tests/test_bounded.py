@@ -12,6 +12,7 @@ import jsonschema
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
+from support.brute_force import compare_byte_walks
 
 import grammarlib as gl
 from grammarlib.analysis import shortest
@@ -70,24 +71,7 @@ def test_lazy_product_equals_product_built_whole(
     eager_grammar, eager = _compiled(schema, eager=True, monkeypatch=monkeypatch)
     assert _machines(lazy_grammar) and not _machines(eager_grammar)
     assert len(shortest(lazy_grammar)) == len(shortest(eager_grammar))
-    rng = random.Random(3)
-    steps = 0
-    for _ in range(25):
-        a, b = lazy.matcher(), eager.matcher()
-        while True:
-            assert a.min_completion_bytes() == b.min_completion_bytes()
-            completion = a.shortest_completion()
-            assert len(completion) == a.min_completion_bytes()
-            assert a.copy().accept_bytes(completion) and b.copy().accept_bytes(completion)
-            assert a.forced_bytes() == b.forced_bytes()
-            assert a.can_terminate() == b.can_terminate()
-            allowed = sorted(a.next_bytes())
-            assert allowed == sorted(b.next_bytes())
-            if not allowed or rng.random() < 0.01:
-                break
-            byte = bytes([rng.choice(allowed)])
-            assert a.accept_bytes(byte) and b.accept_bytes(byte)
-            steps += 1
+    steps = compare_byte_walks(lazy, eager, random.Random(3), walks=25, stop_probability=0.01)
     assert steps > 200
 
 

@@ -11,6 +11,7 @@ from decimal import Decimal
 
 import pytest
 from hypothesis import HealthCheck, given, settings
+from support.brute_force import compare_byte_walks
 
 import grammarlib as gl
 from grammarlib import regular
@@ -42,26 +43,14 @@ def _grammar(schema: dict, digits: int | None, *, lazy: bool, monkeypatch) -> gl
 
 @pytest.mark.parametrize(("schema", "digits"), CASES, ids=lambda c: json.dumps(c))
 def test_on_demand_equals_built_whole(schema: dict, digits: int | None, monkeypatch) -> None:
-    """Random byte walks: the same next bytes, completeness and shortest completion length."""
+    """Random byte walks: the same next bytes, forced bytes, completeness and shortest
+    completion."""
     lazy_grammar = _grammar(schema, digits, lazy=True, monkeypatch=monkeypatch)
     whole_grammar = _grammar(schema, digits, lazy=False, monkeypatch=monkeypatch)
     assert any(isinstance(body, Lazy) for body in lazy_grammar.rules.values())
     assert len(shortest(lazy_grammar)) == len(shortest(whole_grammar))
     lazy, whole = gl.compile(lazy_grammar), gl.compile(whole_grammar)
-    rng = random.Random(5)
-    steps = 0
-    for _ in range(30):
-        a, b = lazy.matcher(), whole.matcher()
-        while True:
-            assert a.can_terminate() == b.can_terminate()
-            assert a.min_completion_bytes() == b.min_completion_bytes()
-            allowed = sorted(a.next_bytes())
-            assert allowed == sorted(b.next_bytes())
-            if not allowed or rng.random() < 0.05:
-                break
-            byte = bytes([rng.choice(allowed)])
-            assert a.accept_bytes(byte) and b.accept_bytes(byte)
-            steps += 1
+    steps = compare_byte_walks(lazy, whole, random.Random(5), walks=30, stop_probability=0.05)
     assert steps > 80
 
 

@@ -78,3 +78,33 @@ def check_random_walks(
             token = rng.choice(shaped if shaped and rng.random() < 0.7 else choices)
             assert m.accept_token(token)
     return states, keyed
+
+
+def compare_byte_walks(
+    a: gl.CompiledGrammar,
+    b: gl.CompiledGrammar,
+    rng: random.Random,
+    walks: int,
+    stop_probability: float,
+) -> int:
+    """Random byte walks through two grammars meant to have one language: at every step the
+    same next bytes, forced bytes, completeness and shortest completion length, and ``a``'s
+    shortest completion completes both. Returns the number of bytes walked."""
+    steps = 0
+    for _ in range(walks):
+        x, y = a.matcher(), b.matcher()
+        while True:
+            assert x.min_completion_bytes() == y.min_completion_bytes()
+            completion = x.shortest_completion()
+            assert len(completion) == x.min_completion_bytes()
+            assert x.copy().accept_bytes(completion) and y.copy().accept_bytes(completion)
+            assert x.forced_bytes() == y.forced_bytes()
+            assert x.can_terminate() == y.can_terminate()
+            allowed = sorted(x.next_bytes())
+            assert allowed == sorted(y.next_bytes())
+            if not allowed or rng.random() < stop_probability:
+                break
+            byte = bytes([rng.choice(allowed)])
+            assert x.accept_bytes(byte) and y.accept_bytes(byte)
+            steps += 1
+    return steps
