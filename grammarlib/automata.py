@@ -516,16 +516,21 @@ def _follow_sets(rules: Mapping[str, Expr], start: str) -> dict[str, int]:
         visit(body, name, 0, True)
     follow = {name: direct.get(name, 0) for name in rules}
     follow[start] = follow.get(start, 0)
-    changed = True
-    while changed:
-        changed = False
-        for name, owners in inherits.items():
-            value = follow.get(name, 0)
-            for owner in owners:
-                value |= follow.get(owner, 0)
-            if value != follow.get(name, 0):
-                follow[name] = value
-                changed = True
+    # FOLLOW(owner) flows into the rules that can end it: a work list, so a long chain of such
+    # rules costs one pass along it rather than one round over every rule per link.
+    heirs: dict[str, list[str]] = {}
+    for name, owners in inherits.items():
+        for owner in owners:
+            heirs.setdefault(owner, []).append(name)
+    todo = [name for name in heirs if follow.get(name, 0)]
+    while todo:
+        owner = todo.pop()
+        value = follow.get(owner, 0)
+        for heir in heirs.get(owner, ()):
+            have = follow.get(heir, 0)
+            if value | have != have:
+                follow[heir] = value | have
+                todo.append(heir)
     return follow
 
 
