@@ -4,7 +4,7 @@ decimal ranges, string characters and their encodings, ECMA-262 patterns."""
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from re import _constants as C  # type: ignore[attr-defined]
@@ -377,23 +377,7 @@ def char_literal(text: str) -> Expr:
 
 def string_except(excluded: list[str]) -> Expr:
     """Character level: every string not in ``excluded`` (the complement of their trie)."""
-    trie: dict[str, Any] = {}
-    for word in excluded:
-        node = trie
-        for c in word:
-            node = node.setdefault(c, {})
-        node[""] = {}
-    anything = star(char_leaf(ALL_CHARS))
-
-    def walk(node: dict[str, Any]) -> Expr:
-        kids = sorted(c for c in node if c)
-        others = difference(ALL_CHARS, tuple((ord(c), ord(c)) for c in kids))
-        parts = [] if "" in node else [EPSILON]
-        parts.append(seq(char_leaf(others), anything))
-        parts.extend(seq(char_leaf(((ord(c), ord(c)),)), walk(node[c])) for c in kids)
-        return alt(*parts)
-
-    return walk(trie)
+    return _trie_complement(excluded, char_leaf)
 
 
 def json_string_except(excluded: list[str], escapes: str = "dumps") -> Expr:
@@ -404,32 +388,33 @@ def json_string_except(excluded: list[str], escapes: str = "dumps") -> Expr:
     known = _EXCEPT_CACHE.get(key)
     if known is not None:
         return known
-    trie: dict[str, Any] = {}
-    for word in key[0]:
-        node = trie
-        for c in word:
-            node = node.setdefault(c, {})
-        node[""] = {}
-    anything = lower_chars(star(char_leaf(ALL_CHARS)), escapes)
-    no_surrogates = difference(ALL_CHARS, (SURROGATES,))
-
-    def walk(node: dict[str, Any]) -> Expr:
-        kids = sorted(c for c in node if c)
-        others = difference(no_surrogates, tuple((ord(c), ord(c)) for c in kids))
-        parts = [] if "" in node else [EPSILON]
-        parts.append(seq(json_char(others, escapes), anything))
-        parts.extend(
-            seq(json_char(((ord(c), ord(c)),), escapes), walk(node[c]))
-            for c in kids
-            if not SURROGATES[0] <= ord(c) <= SURROGATES[1]
-        )
-        return alt(*parts)
-
-    result = walk(trie)
+    result = _trie_complement(key[0], lambda chars: lower_chars(char_leaf(chars), escapes))
     if len(_EXCEPT_CACHE) >= _MAX_LOWERED:
         _EXCEPT_CACHE.clear()
     _EXCEPT_CACHE[key] = result
     return result
+
+
+def _trie_complement(excluded: Iterable[str], one: Callable[[CharSet], Expr]) -> Expr:
+    """Every string not in ``excluded``, each character written by ``one`` (one character of a
+    set: ``char_leaf``, or its JSON-escaped bytes)."""
+    trie: dict[str, Any] = {}
+    for word in excluded:
+        node = trie
+        for c in word:
+            node = node.setdefault(c, {})
+        node[""] = {}
+    anything = star(one(ALL_CHARS))
+
+    def walk(node: dict[str, Any]) -> Expr:
+        kids = sorted(c for c in node if c)
+        others = difference(ALL_CHARS, tuple((ord(c), ord(c)) for c in kids))
+        parts = [] if "" in node else [EPSILON]
+        parts.append(seq(one(others), anything))
+        parts.extend(seq(one(((ord(c), ord(c)),)), walk(node[c])) for c in kids)
+        return alt(*parts)
+
+    return walk(trie)
 
 
 _EXCEPT_CACHE: dict[tuple[tuple[str, ...], str], Expr] = {}
