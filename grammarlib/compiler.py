@@ -11,6 +11,7 @@ from grammarlib.masks.store import MaskStore
 from grammarlib.masks.vocab import VocabIndex
 
 from .automata import DEFAULT_MAX_STATES, Automaton
+from .collector import collection_paused
 from .completion import Distances
 from .grammar import Grammar
 from .matcher import GrammarMatcher
@@ -129,13 +130,17 @@ def compile(
         if hit is not None:
             _cache.move_to_end(key)
             return hit
-    if tokenizer_info is None:
-        compiled = CompiledGrammar(grammar, max_states=max_states, time_limit_s=time_limit_s)
-    else:
-        base = compile(grammar, max_states=max_states, time_limit_s=time_limit_s)
-        compiled = CompiledGrammar(
-            grammar, tokenizer_info, max_states=max_states, _automaton=(base.rules, base.automaton)
-        )
+    with collection_paused():
+        if tokenizer_info is None:
+            compiled = CompiledGrammar(grammar, max_states=max_states, time_limit_s=time_limit_s)
+        else:
+            base = compile(grammar, max_states=max_states, time_limit_s=time_limit_s)
+            compiled = CompiledGrammar(
+                grammar,
+                tokenizer_info,
+                max_states=max_states,
+                _automaton=(base.rules, base.automaton),
+            )
     with _cache_lock:
         _cache[key] = compiled
         while len(_cache) > _CACHE_SIZE:

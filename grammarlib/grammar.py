@@ -15,6 +15,7 @@ from collections import OrderedDict
 from collections.abc import Iterable, Mapping
 from types import MappingProxyType
 
+from .collector import collection_paused
 from .errors import GrammarError
 from .ir import Expr, GrammarIR, alt, content_hash, literal, rule_refs, to_text
 
@@ -179,6 +180,7 @@ class Grammar:
     # -- front-ends ---------------------------------------------------------------------------
 
     @classmethod
+    @collection_paused()
     def from_lark(cls, text: str, start: str = "start") -> Grammar:
         """A grammar in Lark's EBNF. Semantics: a CFG over bytes (no lexer), with ``%ignore``
         material allowed before, between and after terminals, like lark's Earley parser with
@@ -188,6 +190,7 @@ class Grammar:
         return cls.from_ir(grammar_from_lark(text, start))
 
     @classmethod
+    @collection_paused()
     def from_gbnf(cls, text: str, start: str = "root") -> Grammar:
         """A grammar in llama.cpp's GBNF notation; ``root`` is the start rule."""
         from .gbnf import grammar_from_gbnf
@@ -257,7 +260,7 @@ class Grammar:
                 for warning in caught:
                     warnings.warn(warning.message, warning.category, stacklevel=2)
                 return grammar
-        with warnings.catch_warnings(record=True) as caught:
+        with collection_paused(), warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             value = schema_to_grammar(
                 schema,
@@ -265,7 +268,7 @@ class Grammar:
                 time_limit_s=time_limit_s,
                 **options,  # type: ignore[arg-type]
             )
-        grammar = cls.from_ir(value)
+            grammar = cls.from_ir(value)
         for warning in caught:
             warnings.warn(warning.message, warning.category, stacklevel=2)
         if key is not None:

@@ -31,6 +31,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from grammarlib.automata import Automaton
+from grammarlib.collector import collection_paused
 from grammarlib.ir import mask_bytes
 from grammarlib.runtime import BOTTOM, Runtime, State
 
@@ -517,7 +518,8 @@ class MaskStore:
                 if state in self._masks:
                     self._masks.move_to_end(state)
             return cached
-        mask = self._compute_state_mask(state)
+        with collection_paused():  # see grammarlib.collector: first visits make many objects
+            mask = self._compute_state_mask(state)
         mask.setflags(write=False)
         with self._lock:
             self._masks[state] = mask

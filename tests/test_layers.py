@@ -36,6 +36,7 @@ PACKAGES = {
 }
 
 IR = {
+    "grammarlib.collector",
     "grammarlib.errors",
     "grammarlib.ir",
     "grammarlib.graphs",
