@@ -817,6 +817,11 @@ class NormalForm:
         if isinstance(t, Not):
             inner = self.meaning(t.item)
             return None if inner is None else ("not", inner)
+        if isinstance(t, (AllOf, AnyOf)):  # (the order of the terms does not matter)
+            parts = [self.meaning(x) for x in t.items]
+            if any(p is None for p in parts):
+                return None
+            return ("all" if isinstance(t, AllOf) else "any", frozenset(parts))
         if isinstance(t, Subschema):
             text = self.schema_texts.get(id(t.schema))
             if text is None:
