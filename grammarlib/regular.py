@@ -386,12 +386,14 @@ def _canonical(
 
 
 def _hopcroft(trans: list[list[int]], accept: list[bool], k: int) -> list[int]:
-    """Hopcroft's partition refinement: the block (equivalence class) of each state."""
+    """Hopcroft's partition refinement: the block (equivalence class) of each state. A
+    splitter's predecessors are found through each state's incoming edges (not by asking
+    every class about every member), so a round costs the edges into the splitter."""
     n = len(trans)
-    inv: list[dict[int, list[int]]] = [{} for _ in range(k)]
+    incoming: list[list[tuple[int, int]]] = [[] for _ in range(n)]  # (class, source)
     for s, row in enumerate(trans):
         for c, t in enumerate(row):
-            inv[c].setdefault(t, []).append(s)
+            incoming[t].append((c, s))
     acc = {s for s in range(n) if accept[s]}
     rej = set(range(n)) - acc
     blocks: list[set[int]] = [b for b in (acc, rej) if b]
@@ -401,13 +403,14 @@ def _hopcroft(trans: list[list[int]], accept: list[bool], k: int) -> list[int]:
             block[s] = i
     work = set(range(len(blocks)))
     while work:
-        splitter = list(blocks[work.pop()])
-        for c in range(k):
-            inv_c = inv[c]
+        sources_by_class: dict[int, list[int]] = {}
+        for t in blocks[work.pop()]:
+            for c, s in incoming[t]:
+                sources_by_class.setdefault(c, []).append(s)
+        for sources in sources_by_class.values():
             touched: dict[int, list[int]] = {}
-            for t in splitter:
-                for s in inv_c.get(t, ()):
-                    touched.setdefault(block[s], []).append(s)
+            for s in sources:
+                touched.setdefault(block[s], []).append(s)
             for b, members in touched.items():
                 if len(members) == len(blocks[b]):
                     continue
