@@ -313,7 +313,7 @@ class Grammar:
         return cls.from_ir(grammar_from_structural_tag(spec, **options))  # type: ignore[arg-type]
 
 
-_SCHEMA_CACHE_SIZE = 256
+_SCHEMA_CACHE_SIZE = 64  # grammars hold thousands of objects each, which full collections walk
 _schema_cache: OrderedDict[str, tuple[Grammar, list[warnings.WarningMessage]]] = OrderedDict()
 _schema_cache_lock = threading.Lock()
 
