@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from grammarlib.masks.tokenizer import TokenizerInfo
 
 _CACHE_SIZE = 64
-DEFAULT_TIME_LIMIT_S = 10.0
+DEFAULT_TIME_LIMIT_S = 1.0
 """Default bound on the seconds :func:`compile` spends normalising a grammar."""
 _cache: OrderedDict[tuple, CompiledGrammar] = OrderedDict()
 _cache_lock = threading.Lock()

@@ -217,7 +217,7 @@ class Grammar:
         registry: object = None,
         draft: str | None = None,
         number_digits: int | None = 20,
-        time_limit_s: float | None = 10.0,
+        time_limit_s: float | None = 1.0,
     ) -> Grammar:
         """The JSON texts valid under ``schema`` (a dict, bool or JSON text).
 
