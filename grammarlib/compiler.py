@@ -81,7 +81,15 @@ class CompiledGrammar:
                 tokenizer_info.vocab_size,
                 tokenizer_info.stop_token_ids,
                 tokenizer_key=tokenizer_info.fingerprint,
+                bundle_name=lambda: grammar.fingerprint,
             )
+
+    def save_cache(self) -> None:
+        """Write this grammar's token classifications to the disk cache now, as one bundle
+        file that a later process reads in one go (also done at exit; nothing without a
+        tokenizer or with the disk cache off)."""
+        if self.mask_store is not None:
+            self.mask_store.save_bundle()
 
     def matcher(self) -> GrammarMatcher:
         """A new matcher at the start of the grammar."""

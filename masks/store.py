@@ -23,9 +23,12 @@ runtime, which prunes dead subtrees early.
 
 from __future__ import annotations
 
+import atexit
 import threading
 import time
+import weakref
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -36,6 +39,7 @@ from grammarlib.ir import mask_bytes
 from grammarlib.runtime import BOTTOM, Runtime, State
 
 from .bitmask import bitmask_width
+from .bundle import pack, unpack
 from .cache import load_arrays, save_arrays
 from .progress import Progress
 from .vocab import VocabIndex
@@ -77,7 +81,10 @@ class MaskStore:
         *,
         tokenizer_key: str = "",
         cache_size: int = 2048,
+        bundle_name: Callable[[], str] | None = None,
     ):
+        """``bundle_name``: the grammar's content hash (asked for when first needed), naming the
+        disk-cache bundle of its classifications (see :mod:`grammarlib.masks.bundle`)."""
         self.automaton = automaton
         self.runtime = runtime
         self.tokenizer_key = tokenizer_key
@@ -108,6 +115,11 @@ class MaskStore:
         self._rest_tables: dict[tuple[int, int], tuple[np.ndarray, list]] = {}
         self._cache_size = cache_size
         self._lock = threading.Lock()
+        self._bundle_name = bundle_name if tokenizer_key else None
+        self._bundle: dict[str, FrameMask] | None = None  # key text -> part; read on first use
+        self._bundle_added = False  # parts not yet in the bundle on disk
+        if self._bundle_name is not None:
+            _LIVE_STORES.add(self)
 
     # -- per-frame classification ------------------------------------------------------------
 
@@ -162,10 +174,11 @@ class MaskStore:
         key = self._key(frame, tier) if keyed else None
         if key is not None:
             # A file costs about half a millisecond to read back: parts cheaper than that to
-            # compute are kept in memory only.
+            # compute get no file of their own (they go in the grammar's bundle).
             if time.perf_counter() - began >= SAVE_MIN_SECONDS:
                 self._save(key, part)
             _shared_put(key, part)
+            self._add_to_bundle(key[1], part)
         self._parts[(frame, tier)] = part
         return self._parts[(frame, tier)]
 
@@ -193,12 +206,49 @@ class MaskStore:
             return None
         part = _shared_get(key)
         if part is None:
-            part = self._load(key)
+            part = self._bundle_parts().get(key[1]) or self._load(key)
             if part is None:
                 return None
             _shared_put(key, part)
+        self._add_to_bundle(key[1], part)
         self._parts[(frame, tier)] = part
         return part
+
+    # -- the grammar's bundle ----------------------------------------------------------------
+
+    def _bundle_file(self) -> str:
+        assert self._bundle_name is not None
+        return f"bundles/{self.tokenizer_key}/{self._bundle_name()}.npz"
+
+    def _bundle_parts(self) -> dict[str, FrameMask]:
+        """The parts in this grammar's bundle (read from the disk cache on first use)."""
+        if self._bundle is None:
+            found: dict[str, FrameMask] = {}
+            if self._bundle_name is not None:
+                arrays = load_arrays(self._bundle_file())
+                if arrays is not None:
+                    found = unpack(arrays, self.width, self.index.size, FrameMask)
+            self._bundle = found
+        return self._bundle
+
+    def _add_to_bundle(self, text: str, part: FrameMask) -> None:
+        if self._bundle_name is None:
+            return
+        parts = self._bundle_parts()
+        if text not in parts:
+            with self._lock:
+                parts[text] = part
+                self._bundle_added = True
+
+    def save_bundle(self) -> None:
+        """Write the grammar's bundle (every keyed part its matchers used) to the disk cache,
+        if parts were added since it was read or last written; also done at exit."""
+        with self._lock:
+            if not self._bundle_added or self._bundle is None:
+                return
+            items = list(self._bundle.items())
+            self._bundle_added = False
+        save_arrays(self._bundle_file(), pack(items, self.width))
 
     def _load(self, key: tuple[str, str]) -> FrameMask | None:
         arrays = load_arrays(f"frames/{key[0]}/{key[1]}.npz")
@@ -774,3 +824,13 @@ def _loop_words(loops: np.ndarray) -> np.ndarray | None:
         return None
     bits = np.packbits(loops, bitorder="little")  # 32 bytes: byte b is bit b % 8 of b // 8
     return bits.view("<u8").astype(np.uint64)
+
+
+_LIVE_STORES: weakref.WeakSet[MaskStore] = weakref.WeakSet()
+
+
+@atexit.register
+def _save_bundles() -> None:
+    """Write the bundles of the stores still alive at exit (see :meth:`MaskStore.save_bundle`)."""
+    for store in list(_LIVE_STORES):
+        store.save_bundle()

@@ -301,6 +301,110 @@ def test_disk_cache_is_verified(tmp_path, vocabs, monkeypatch) -> None:
         cache.set_cache_dir(None)
 
 
+def _walk_masks(compiled: gl.CompiledGrammar, text: str) -> list[np.ndarray]:
+    """The bitmask before each character of ``text`` (accepted one at a time)."""
+    bitmask = gl.allocate_token_bitmask(1, compiled.tokenizer_info.vocab_size)
+    m = compiled.matcher()
+    out = []
+    for ch in text:
+        m.fill_next_token_bitmask(bitmask)
+        out.append(bitmask.copy())
+        assert m.accept_string(ch)
+    m.fill_next_token_bitmask(bitmask)
+    return [*out, bitmask.copy()]
+
+
+def test_a_grammars_classifications_come_back_from_one_bundle(tmp_path, vocabs, monkeypatch):
+    """``save_cache`` writes every keyed part a grammar used into one bundle file; a process
+    that compiles the grammar again reads it once, opens no per-frame file and classifies
+    fewer frames, with the same masks. A corrupt bundle is ignored."""
+    from grammarlib import compiler
+    from grammarlib.masks import cache, store
+
+    info = vocabs["gpt-2"]
+    schema = {
+        "type": "object",
+        "properties": {"name": {"type": "string", "maxLength": 40}, "age": {"type": "integer"}},
+        "required": ["name", "age"],
+        "additionalProperties": False,
+    }
+    text = '{"name": "Ada Lovelace, Countess", "age": 36}'
+    classified = []
+    real = store.MaskStore._classify_batch
+
+    def counting(self, frames, tier):
+        classified.append(len(frames))
+        return real(self, frames, tier)
+
+    monkeypatch.setattr(store.MaskStore, "_classify_batch", counting)
+
+    def fresh() -> gl.CompiledGrammar:  # what a new process starts from
+        compiler._cache.clear()
+        store._shared.clear()
+        return gl.compile(gl.Grammar.from_json_schema(schema), info)
+
+    cache.set_cache_dir(tmp_path)
+    try:
+        cold = fresh()
+        expected = _walk_masks(cold, text)
+        cold_count = len(classified)
+        cold.save_cache()
+        bundles = list((tmp_path / cache.FORMAT_VERSION / "bundles").rglob("*.npz"))
+        assert len(bundles) == 1
+        assert len(cold.mask_store._bundle) > 0
+
+        classified.clear()
+        monkeypatch.setattr(store.MaskStore, "_load", lambda self, key: pytest.fail(str(key)))
+        warm = fresh()
+        masks = _walk_masks(warm, text)
+        assert all(np.array_equal(a, b) for a, b in zip(masks, expected, strict=True))
+        assert len(classified) < cold_count
+        assert set(warm.mask_store._bundle) == set(cold.mask_store._bundle)
+        written = bundles[0].stat().st_mtime_ns
+        warm.save_cache()  # nothing new: the file is not rewritten
+        assert bundles[0].stat().st_mtime_ns == written
+
+        bundles[0].write_bytes(bundles[0].read_bytes()[:-40] + b"x" * 40)
+        monkeypatch.undo()
+        again = fresh()
+        masks = _walk_masks(again, text)
+        assert all(np.array_equal(a, b) for a, b in zip(masks, expected, strict=True))
+        assert again.mask_store._bundle  # rebuilt from what this run computed
+    finally:
+        cache.set_cache_dir(None)
+
+
+def test_bundle_arrays_round_trip_and_reject_what_does_not_fit(vocabs) -> None:
+    from grammarlib.masks import bundle, store
+
+    info = vocabs["gpt-2"]
+    grammar = gl.Grammar.from_lark('start: "[" NUM ("," NUM)* "]"\nNUM: /[0-9]+/')
+    compiled = gl.compile(grammar, info)
+    s = compiled.mask_store
+    _walk_masks(compiled, "[12,3]")  # creates the frames
+    parts = [
+        (f"frame{frame}", s.frame_mask(frame))
+        for frame in range(compiled.automaton.num_frames)
+        if compiled.automaton.next_bytes[frame]
+    ]
+    assert len(parts) >= 3
+    arrays = bundle.pack(parts, s.width)
+    back = bundle.unpack(arrays, s.width, s.index.size, store.FrameMask)
+    assert list(back) == [text for text, _ in parts]
+    for text, part in parts:
+        got = back[text]
+        assert np.array_equal(got.accepted_bits, part.accepted_bits)
+        assert got.accepted_count == part.accepted_count
+        assert np.array_equal(got.uncertain, part.uncertain)
+        assert np.array_equal(got.rest_start, part.rest_start)
+        assert np.array_equal(got.rest_ids, part.rest_ids)
+        assert got.rests == part.rests
+    broken = dict(arrays, accepted_count=arrays["accepted_count"][:-1])
+    assert bundle.unpack(broken, s.width, s.index.size, store.FrameMask) == {}
+    assert bundle.unpack(arrays, s.width + 1, s.index.size, store.FrameMask) == {}
+    assert bundle.unpack({}, s.width, s.index.size, store.FrameMask) == {}
+
+
 def test_masks_on_deep_states_of_a_highly_ambiguous_grammar() -> None:
     """Many stacks share one graph-structured stack; the uncertain-token checks must search it
     as a DAG (they once enumerated every path, exponential in the ambiguity: a random walk with
