@@ -446,7 +446,6 @@ class Emitter(NormalForm):
         reached (a ``uri`` under a ``maxLength`` of 2083). None if the constraints are dropped."""
         from ..bounded import BoundedChars
         from ..ir import Lazy
-        from ..regular import CharDFA
 
         bounded = self.string_languages(f)
         if bounded is None:
@@ -456,7 +455,9 @@ class Emitter(NormalForm):
             return EMPTY
         top = lo if hi is None else hi
         if (top + 2) * dfa.num_states <= _EAGER_PRODUCT:  # small: one minimal automaton
-            product = dfa.intersect(CharDFA.length_between(lo, hi))
+            product = self.with_lengths(f, dfa, lo, hi)
+            if product is None:
+                return None
             return EMPTY if product.is_empty() else self.dfa_expr(product, self.syntax.lower)
         escapes = self.syntax.escapes
         lower = functools.partial(json_char, escapes=escapes)
@@ -465,12 +466,13 @@ class Emitter(NormalForm):
 
     def string_dfa(self, f: Case) -> Any:
         """The decoded strings allowed by ``f`` as one character DFA (None: dropped)."""
+        bounded = self.string_languages(f)
+        return None if bounded is None else self.with_lengths(f, *bounded)
+
+    def with_lengths(self, f: Case, dfa: Any, lo: int, hi: int | None) -> Any:
+        """``dfa`` cut to the lengths ``lo``..``hi`` (None: too large, dropped by keyword)."""
         from ..regular import CharDFA
 
-        bounded = self.string_languages(f)
-        if bounded is None:
-            return None
-        dfa, lo, hi = bounded
         if hi is not None and lo > hi:
             return CharDFA.from_expr(EMPTY)
         try:
