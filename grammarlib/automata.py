@@ -339,13 +339,24 @@ class Automaton:
         repetition counts capped at ``horizon`` (a 1,000-character string has one signature for
         all positions that are far from its end), and the called rules' definitions. Equal
         signatures classify every such token the same way, in any grammar."""
+        return self._made_digests().frame(self.frame_terms[frame], horizon)
+
+    def identity(self, frame: int) -> str:
+        """A content hash of ``frame`` within this grammar: its rule and its terms, exactly.
+        The same frame of the same grammar has the same identity in every process, so a
+        grammar's cached classifications can be found by frame; unlike :meth:`signature` it
+        does not cover the called rules, so it only holds within one grammar."""
+        parts = sorted(self._made_digests().term(t, INFINITE) for t in self.frame_terms[frame])
+        return _hash(f"f1;{self.frame_rule[frame]};" + "|".join(parts))
+
+    def _made_digests(self) -> _Digests:
         if self._digests is None:
             with self._lock:
                 if self._digests is None:
                     if self._lengths is None:
                         self._lengths = _MinLengths(self.rules, self.inlined)
                     self._digests = _Digests(self.rules, self.inlined, self._lengths)
-        return self._digests.frame(self.frame_terms[frame], horizon)
+        return self._digests
 
 
 _ONLY_END: frozenset[Term] = frozenset([()])

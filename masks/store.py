@@ -118,6 +118,8 @@ class MaskStore:
         self._bundle_name = bundle_name if tokenizer_key else None
         self._bundle: dict[str, FrameMask] | None = None  # key text -> part; read on first use
         self._bundle_added = False  # parts not yet in the bundle on disk
+        self._bundle_by_frame = False  # whether the bundle read has classifications by frame
+        self._unbundled_frames: list[int] = []  # narrow frames not yet in the bundle
         if self._bundle_name is not None:
             _LIVE_STORES.add(self)
 
@@ -137,13 +139,20 @@ class MaskStore:
         if self.automaton.next_bytes[frame].bit_count() <= NARROW_BYTES:
             # Few tokens can start here: a walk over the token trie usually decides them in a few
             # hundred steps, less than the frame's signature (the cache key) costs. Otherwise one
-            # part for all of them costs less than several; when they are few, unkeyed.
-            found = self._trie_pass(frame, TRIE_BUDGET)
-            if found is not None:
-                mask = self._finish(frame, *found)
-            else:
-                keyed = self._candidates(frame) > UNKEYED_MAX_TOKENS
-                mask = self._part(frame, self._whole, keyed=keyed)
+            # part for all of them costs less than several; when they are few, unkeyed. Either
+            # way the classification goes into the grammar's bundle by frame identity.
+            mask = self._bundled_frame(frame)
+            if mask is None:
+                found = self._trie_pass(frame, TRIE_BUDGET)
+                keyed = found is None and self._candidates(frame) > UNKEYED_MAX_TOKENS
+                if found is not None:
+                    mask = self._finish(frame, *found)
+                else:
+                    mask = self._part(frame, self._whole, keyed=keyed)
+                if self._bundle_name is not None:
+                    with self._lock:
+                        self._unbundled_frames.append(frame)
+                        self._bundle_added = True
         else:
             parts = [self._part(frame, tier) for tier in range(self._whole)]
             mask = parts[0] if len(parts) == 1 else _merge(parts)
@@ -228,8 +237,19 @@ class MaskStore:
                 arrays = load_arrays(self._bundle_file())
                 if arrays is not None:
                     found = unpack(arrays, self.width, self.index.size, FrameMask)
+            self._bundle_by_frame = any(text.startswith(_BY_FRAME) for text in found)
             self._bundle = found
         return self._bundle
+
+    def _bundled_frame(self, frame: int) -> FrameMask | None:
+        """The classification of ``frame`` from the bundle, where it holds frames by identity
+        (see :meth:`Automaton.identity`)."""
+        if self._bundle_name is None:
+            return None
+        parts = self._bundle_parts()
+        if not self._bundle_by_frame:
+            return None
+        return parts.get(_BY_FRAME + self.automaton.identity(frame))
 
     def _add_to_bundle(self, text: str, part: FrameMask) -> None:
         if self._bundle_name is None:
@@ -244,9 +264,16 @@ class MaskStore:
         """Write the grammar's bundle (every keyed part its matchers used) to the disk cache,
         if parts were added since it was read or last written; also done at exit."""
         with self._lock:
-            if not self._bundle_added or self._bundle is None:
+            if not self._bundle_added:
                 return
-            items = list(self._bundle.items())
+            frames, self._unbundled_frames = self._unbundled_frames, []
+        parts = self._bundle_parts()
+        for frame in frames:  # (identities are computed here, not on the way)
+            mask = self._frames.get(frame)
+            if mask is not None:
+                parts.setdefault(_BY_FRAME + self.automaton.identity(frame), mask)
+        with self._lock:
+            items = list(parts.items())
             self._bundle_added = False
         save_arrays(self._bundle_file(), pack(items, self.width))
 
@@ -703,6 +730,7 @@ class MaskStore:
         return words
 
 
+_BY_FRAME = "frame:"  # bundle keys of classifications by frame identity (not by signature)
 _NO_IDS = np.zeros(0, dtype=np.int64)
 _NO_POSITIONS = np.zeros(0, dtype=np.int32)
 _ZERO_START = np.zeros(1, dtype=np.int32)

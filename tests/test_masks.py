@@ -315,9 +315,10 @@ def _walk_masks(compiled: gl.CompiledGrammar, text: str) -> list[np.ndarray]:
 
 
 def test_a_grammars_classifications_come_back_from_one_bundle(tmp_path, vocabs, monkeypatch):
-    """``save_cache`` writes every keyed part a grammar used into one bundle file; a process
-    that compiles the grammar again reads it once, opens no per-frame file and classifies
-    fewer frames, with the same masks. A corrupt bundle is ignored."""
+    """``save_cache`` writes every part a grammar used (by signature, or by frame identity for
+    the narrow frames decided by trie walks) into one bundle file; a process that compiles the
+    grammar again reads it once, opens no per-frame file, walks no trie and classifies fewer
+    frames, with the same masks. A corrupt bundle is ignored."""
     from grammarlib import compiler
     from grammarlib.masks import cache, store
 
@@ -337,6 +338,14 @@ def test_a_grammars_classifications_come_back_from_one_bundle(tmp_path, vocabs, 
         return real(self, frames, tier)
 
     monkeypatch.setattr(store.MaskStore, "_classify_batch", counting)
+    walked = []
+    real_walk = store.MaskStore._trie_pass
+
+    def counting_walks(self, frame, budget):
+        walked.append(frame)
+        return real_walk(self, frame, budget)
+
+    monkeypatch.setattr(store.MaskStore, "_trie_pass", counting_walks)
 
     def fresh() -> gl.CompiledGrammar:  # what a new process starts from
         compiler._cache.clear()
@@ -352,13 +361,17 @@ def test_a_grammars_classifications_come_back_from_one_bundle(tmp_path, vocabs, 
         bundles = list((tmp_path / cache.FORMAT_VERSION / "bundles").rglob("*.npz"))
         assert len(bundles) == 1
         assert len(cold.mask_store._bundle) > 0
+        assert walked  # narrow frames, classified by trie walks: in the bundle by frame identity
+        assert any(text.startswith("frame:") for text in cold.mask_store._bundle)
 
         classified.clear()
+        walked.clear()
         monkeypatch.setattr(store.MaskStore, "_load", lambda self, key: pytest.fail(str(key)))
         warm = fresh()
         masks = _walk_masks(warm, text)
         assert all(np.array_equal(a, b) for a, b in zip(masks, expected, strict=True))
         assert len(classified) < cold_count
+        assert walked == []
         assert set(warm.mask_store._bundle) == set(cold.mask_store._bundle)
         written = bundles[0].stat().st_mtime_ns
         warm.save_cache()  # nothing new: the file is not rewritten
