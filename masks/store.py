@@ -117,8 +117,14 @@ class MaskStore:
         self._lock = threading.Lock()
         self._bundle_name = bundle_name if tokenizer_key else None
         self._bundle: dict[str, FrameMask] | None = None  # key text -> part; read on first use
-        self._bundle_added = False  # parts not yet in the bundle on disk
+        self._bundle_pending = False  # parts may have been found that the bundle lacks
+        self._bundle_dirty = False  # the bundle read has parts that the file on disk lacks
         self._bundle_by_frame = False  # whether the bundle read has classifications by frame
+        # The bundle's name is the grammar's content hash (milliseconds for a large grammar):
+        # it is asked for only once the first mask is out, so time to first mask does not pay
+        # it; parts found before then wait in _early_parts.
+        self._bundle_deferred = True
+        self._early_parts: dict[str, FrameMask] = {}
         self._unbundled_frames: list[int] = []  # narrow frames not yet in the bundle
         if self._bundle_name is not None:
             _LIVE_STORES.add(self)
@@ -152,7 +158,7 @@ class MaskStore:
                 if self._bundle_name is not None:
                     with self._lock:
                         self._unbundled_frames.append(frame)
-                        self._bundle_added = True
+                        self._bundle_pending = True
         else:
             parts = [self._part(frame, tier) for tier in range(self._whole)]
             mask = parts[0] if len(parts) == 1 else _merge(parts)
@@ -215,7 +221,8 @@ class MaskStore:
             return None
         part = _shared_get(key)
         if part is None:
-            part = self._bundle_parts().get(key[1]) or self._load(key)
+            bundled = None if self._bundle_deferred else self._bundle_parts().get(key[1])
+            part = bundled or self._load(key)
             if part is None:
                 return None
             _shared_put(key, part)
@@ -238,13 +245,17 @@ class MaskStore:
                 if arrays is not None:
                     found = unpack(arrays, self.width, self.index.size, FrameMask)
             self._bundle_by_frame = any(text.startswith(_BY_FRAME) for text in found)
+            for text, part in self._early_parts.items():
+                if text not in found:
+                    found[text] = part
+                    self._bundle_dirty = True
             self._bundle = found
         return self._bundle
 
     def _bundled_frame(self, frame: int) -> FrameMask | None:
         """The classification of ``frame`` from the bundle, where it holds frames by identity
         (see :meth:`Automaton.identity`)."""
-        if self._bundle_name is None:
+        if self._bundle_name is None or self._bundle_deferred:
             return None
         parts = self._bundle_parts()
         if not self._bundle_by_frame:
@@ -254,27 +265,37 @@ class MaskStore:
     def _add_to_bundle(self, text: str, part: FrameMask) -> None:
         if self._bundle_name is None:
             return
+        with self._lock:
+            if self._bundle_deferred:
+                self._early_parts[text] = part
+                self._bundle_pending = True
+                return
         parts = self._bundle_parts()
         if text not in parts:
             with self._lock:
                 parts[text] = part
-                self._bundle_added = True
+                self._bundle_dirty = self._bundle_pending = True
 
     def save_bundle(self) -> None:
-        """Write the grammar's bundle (every keyed part its matchers used) to the disk cache,
-        if parts were added since it was read or last written; also done at exit."""
+        """Write the grammar's bundle (every part its matchers used) to the disk cache, if it
+        gained parts since it was read or last written; also done at exit."""
         with self._lock:
-            if not self._bundle_added:
+            if not self._bundle_pending:
                 return
+            self._bundle_pending = False
             frames, self._unbundled_frames = self._unbundled_frames, []
         parts = self._bundle_parts()
         for frame in frames:  # (identities are computed here, not on the way)
             mask = self._frames.get(frame)
-            if mask is not None:
-                parts.setdefault(_BY_FRAME + self.automaton.identity(frame), mask)
+            text = _BY_FRAME + self.automaton.identity(frame)
+            if mask is not None and text not in parts:
+                parts[text] = mask
+                self._bundle_dirty = True
         with self._lock:
+            if not self._bundle_dirty:
+                return
             items = list(parts.items())
-            self._bundle_added = False
+            self._bundle_dirty = False
         save_arrays(self._bundle_file(), pack(items, self.width))
 
     def _load(self, key: tuple[str, str]) -> FrameMask | None:
@@ -597,6 +618,7 @@ class MaskStore:
             return cached
         with collection_paused():  # see grammarlib.collector: first visits make many objects
             mask = self._compute_state_mask(state)
+        self._bundle_deferred = False  # (the first mask is out: see __init__)
         mask.setflags(write=False)
         with self._lock:
             self._masks[state] = mask
