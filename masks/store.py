@@ -40,7 +40,7 @@ from grammarlib.runtime import BOTTOM, Runtime, State
 
 from .bitmask import bitmask_width
 from .bundle import pack, unpack
-from .cache import load_arrays, save_arrays
+from .cache import cache_dir, load_arrays, save_arrays
 from .progress import Progress
 from .vocab import VocabIndex
 
@@ -240,7 +240,7 @@ class MaskStore:
         """The parts in this grammar's bundle (read from the disk cache on first use)."""
         if self._bundle is None:
             found: dict[str, FrameMask] = {}
-            if self._bundle_name is not None:
+            if self._bundle_name is not None and cache_dir() is not None:
                 arrays = load_arrays(self._bundle_file())
                 if arrays is not None:
                     found = unpack(arrays, self.width, self.index.size, FrameMask)
@@ -280,7 +280,7 @@ class MaskStore:
         """Write the grammar's bundle (every part its matchers used) to the disk cache, if it
         gained parts since it was read or last written; also done at exit."""
         with self._lock:
-            if not self._bundle_pending:
+            if not self._bundle_pending or cache_dir() is None:
                 return
             self._bundle_pending = False
             frames, self._unbundled_frames = self._unbundled_frames, []
