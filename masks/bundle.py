@@ -7,7 +7,8 @@ a grammar's matchers used, packed into a few arrays, so a process that meets the
 reads them all at once instead of computing the cheap ones or opening a file per frame.
 
 The classifications are written as flat arrays with per-part lengths: accepted-token bit rows,
-uncertain token positions, rest ids and offsets, and the rest bytes as one blob.
+uncertain token positions, rest ids and offsets, and the rest bytes as one blob. A per-frame
+file is the same format with one part.
 """
 
 from __future__ import annotations

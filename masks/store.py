@@ -299,42 +299,14 @@ class MaskStore:
         save_arrays(self._bundle_file(), pack(items, self.width))
 
     def _load(self, key: tuple[str, str]) -> FrameMask | None:
+        """A part from its own file (the bundle format with one part, checked the same way)."""
         arrays = load_arrays(f"frames/{key[0]}/{key[1]}.npz")
         if arrays is None:
             return None
-        try:
-            bits = arrays["accepted_bits"].astype(np.uint32)
-            count = int(arrays["accepted_count"])
-            uncertain = arrays["uncertain"].astype(np.int32)
-            rest_start = arrays["rest_start"].astype(np.int32)
-            rest_ids = arrays["rest_ids"].astype(np.int32)
-            rest_lengths = arrays["rest_lengths"].astype(np.int64)
-            blob = arrays["rest_blob"].tobytes()
-        except (KeyError, TypeError):
-            return None
-        if bits.shape != (self.width,) or rest_start.shape != (uncertain.size + 1,):
-            return None
-        if uncertain.size and (uncertain.min() < 0 or uncertain.max() >= self.index.size):
-            return None
-        if rest_start[-1] != rest_ids.size or int(rest_lengths.sum()) != len(blob):
-            return None
-        if rest_ids.size and (rest_ids.min() < 0 or rest_ids.max() >= rest_lengths.size):
-            return None
-        ends = np.cumsum(rest_lengths).tolist()
-        rests = tuple(blob[e - n : e] for e, n in zip(ends, rest_lengths.tolist(), strict=True))
-        return FrameMask(bits, count, uncertain, rest_start, rest_ids, rests)
+        return unpack(arrays, self.width, self.index.size, FrameMask).get(key[1])
 
     def _save(self, key: tuple[str, str], mask: FrameMask) -> None:
-        arrays = {
-            "accepted_bits": mask.accepted_bits,
-            "accepted_count": np.asarray(mask.accepted_count),
-            "uncertain": mask.uncertain,
-            "rest_start": mask.rest_start,
-            "rest_ids": mask.rest_ids,
-            "rest_lengths": np.asarray([len(r) for r in mask.rests], dtype=np.int32),
-            "rest_blob": np.frombuffer(b"".join(mask.rests), dtype=np.uint8),
-        }
-        save_arrays(f"frames/{key[0]}/{key[1]}.npz", arrays)
+        save_arrays(f"frames/{key[0]}/{key[1]}.npz", pack([(key[1], mask)], self.width))
 
     def precompute(self) -> None:
         """Classify every frame that can be on top (has byte edges) now rather than lazily
