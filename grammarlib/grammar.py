@@ -231,7 +231,7 @@ class Grammar:
         older-draft forms such as array-form ``items``). Every draft from 04 on is read.
         ``number_digits``: the most digits of a number's integer part or fraction where the
         schema sets no bound (20 covers int64 and doubles; ``None``: unlimited).
-        ``time_limit_s``: a schema whose compilation takes longer is refused with
+        ``time_limit_s``: a schema whose compilation takes more CPU time is refused with
         :class:`GrammarTooLargeError` (naming where it stopped) soon after the limit. See
         :mod:`grammarlib.jsonschema` for the exact semantics and the supported keywords.
 

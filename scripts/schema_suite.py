@@ -165,9 +165,10 @@ class Runner:
                         registry=self.registry,
                         property_order=self.property_order,
                         draft=self.draft,
+                        time_limit_s=None,
                     )
                 )
-                compiled = gl.compile(grammar, self.info)
+                compiled = gl.compile(grammar, self.info, time_limit_s=None)
         except (GrammarError, RecursionError) as e:
             msg = str(e) if isinstance(e, GrammarError) else "recursion too deep"
             out["refused"] = refusal_kind(msg)

@@ -206,3 +206,24 @@ def test_compile_time_limit_stops_with_a_clear_error() -> None:
         gl.compile(gl.Grammar.from_gbnf(text), time_limit_s=0.0)
     m = gl.compile(gl.Grammar.from_gbnf(text), time_limit_s=None).matcher()
     assert m.accept_string("x0x1") and m.can_terminate() and not m.accept_string("end")
+
+
+def test_time_limits_count_cpu_time_not_waiting() -> None:
+    """A compile's time budget is the thread's CPU time: time spent waiting (a busy machine,
+    another thread holding the interpreter) does not refuse a grammar, work does."""
+    import time
+
+    import pytest
+
+    from grammarlib.normalize import Deadline
+
+    deadline = Deadline(0.05)
+    time.sleep(0.2)
+    deadline.check("after waiting")
+    spun = 0
+    refusal = r"time_limit_s=0\.05 s \(stopped at spinning\)"
+    with pytest.raises(gl.GrammarTooLargeError, match=refusal):
+        while True:
+            spun += 1
+            deadline.check("spinning")
+    assert spun > 0

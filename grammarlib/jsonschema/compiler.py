@@ -51,7 +51,7 @@ def schema_to_grammar(
     ``escapes``: which string escapes are allowed (:data:`~grammarlib.jsonschema.ESCAPE_POLICIES`).
     ``number_digits``: the most digits of a number's integer part or fraction where the schema
     sets no bound (default 20, enough for int64 and doubles; ``None``: unlimited).
-    ``time_limit_s``: past this many seconds the compilation stops with
+    ``time_limit_s``: past this many seconds of CPU time the compilation stops with
     :class:`~grammarlib.GrammarTooLargeError` naming where it was (``None``: no limit).
     """
     if isinstance(schema, (str, bytes)):
