@@ -27,8 +27,9 @@ import atexit
 import threading
 import time
 import weakref
+from bisect import bisect_left
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 import numpy as np
@@ -347,7 +348,12 @@ class MaskStore:
         while stack:
             node, at, returned = stack.pop()
             row = byte_next[at]
-            for k in range(child_start[node], child_start[node + 1]):
+            first, last = child_start[node], child_start[node + 1]
+            if returned or 4 * len(row) >= last - first:  # type: ignore[arg-type]
+                children: Iterable[int] = range(first, last)
+            else:  # few readable bytes among many children: look those up (children by byte)
+                children = _children_reading(row, child_byte, first, last)  # type: ignore[arg-type]
+            for k in children:
                 child = child_node[k]
                 target = row.get(child_byte[k])  # type: ignore[union-attr]
                 if target is None:
@@ -830,6 +836,19 @@ def _merge(parts: list[FrameMask]) -> FrameMask:
         rest_ids=np.concatenate(rest_ids).astype(np.int32),
         rests=tuple(r for p in parts for r in p.rests),
     )
+
+
+def _children_reading(
+    row: dict[int, int], child_byte: list[int], first: int, last: int
+) -> list[int]:
+    """The indices in ``first:last`` (one trie node's children, by increasing byte) whose byte
+    is a key of ``row``, found by binary search, in increasing order."""
+    found = []
+    for byte in sorted(row):
+        k = bisect_left(child_byte, byte, first, last)
+        if k < last and child_byte[k] == byte:
+            found.append(k)
+    return found
 
 
 def _positions(ranges: list[tuple[int, int]]) -> np.ndarray:
