@@ -59,7 +59,8 @@ arrays next to ``contains``), ``not``
 around ``uniqueItems`` or around more than 3 object-wide keywords at once, a recursive ``$ref``
 next to other keywords, ``anyOf`` with more than 4 branches under ``unevaluated*``, schemas whose
 normal form passes 256 cases, other ``$schema`` dialects, unknown keywords and formats, patterns
-with lookaround, ``multipleOf`` needing more than 10 000 automaton states, ``hostname`` without a
+with lookaround, more than 8 ``not``-ed ``multipleOf`` next to one whose divisibility automaton
+is too large to build whole (those are made on demand), ``hostname`` without a
 ``maxLength`` of at most 64. Unsatisfiable schemas raise
 :class:`SchemaError` saying why.
 """

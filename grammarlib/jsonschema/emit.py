@@ -327,39 +327,61 @@ class Emitter(NormalForm):
             lazy = self.lazy_multiples(f, multiples_of, ints)
             if lazy is not None:
                 return lazy
-            self.unsupported("multipleOf", f.where, e.message)
+            from ..divisible import MAX_AVOIDED
+
+            why = f"{e.message}; and more than {MAX_AVOIDED} 'not'-ed multipleOf values with it"
+            self.unsupported("multipleOf", f.where, why)
             return base
         if dfa.is_empty():
             return self.empty(f"no number of the 'multipleOf' in the bounds at {f.where}")
         return self.dfa_expr(dfa, lower_utf8)
 
     def lazy_multiples(self, f: Case, multiples_of: list[Decimal], ints: bool) -> Expr | None:
-        """Numbers without bounds that are multiples of every ``multipleOf`` (with 1 for
-        integers), as a :class:`~grammarlib.divisible.MultiplesOf` machine whose states are made
-        as an output reaches them: for a ``multipleOf`` whose divisibility automaton is too large
-        to build whole (0.123456789). None where bounds, excluded values or ``not``-ed multiples
-        go with it (those still need the automaton built whole)."""
-        if f.minimum is not None or f.maximum is not None or f.not_multiples_of:
-            return None
-        if any(json_type(v) == "number" for v in f.excluded):
-            return None
+        """Numbers that are multiples of every ``multipleOf`` (with 1 for integers), as an
+        automaton whose states are made as an output reaches them: for a ``multipleOf`` whose
+        divisibility automaton is too large to build whole (0.123456789). Without bounds,
+        excluded values or ``not``-ed multiples, a :class:`~grammarlib.divisible.MultiplesOf`
+        (states by residue); with them, a :class:`~grammarlib.divisible.MultiplesIn` (states by
+        exact value). None where neither applies (more ``not``-ed multiples than it takes)."""
         from fractions import Fraction
 
-        from ..divisible import MultiplesOf
+        from ..divisible import MAX_AVOIDED, MultiplesIn, MultiplesOf
         from ..ir import Lazy
 
         step = Fraction(1) if ints else None
         for m in multiples_of:
             step = Fraction(m) if step is None else _lcm(step, Fraction(m))
-        assert step is not None
-        machine = MultiplesOf(
-            step,
-            integer=ints,
-            zero_fraction=self.syntax.integer_fraction,
-            max_digits=self.syntax.number_digits,
+        excluded = tuple(
+            Fraction(decimal_value(v, "enum", f.where))
+            for v in f.excluded
+            if json_type(v) == "number"
         )
+        machine: MultiplesOf | MultiplesIn
+        if f.minimum is None and f.maximum is None and not f.not_multiples_of and not excluded:
+            assert step is not None
+            machine = MultiplesOf(
+                step,
+                integer=ints,
+                zero_fraction=self.syntax.integer_fraction,
+                max_digits=self.syntax.number_digits,
+            )
+        else:
+            avoid = tuple(Fraction(n) for n in sorted(set(f.not_multiples_of)))
+            if len(avoid) > MAX_AVOIDED:
+                return None
+            bounds = [None if b is None else (Fraction(b[0]), b[1]) for b in (f.minimum, f.maximum)]
+            machine = MultiplesIn(
+                step,
+                low=bounds[0],
+                high=bounds[1],
+                avoid=avoid,
+                excluded=excluded,
+                integer=ints,
+                zero_fraction=self.syntax.integer_fraction,
+                max_digits=self.syntax.number_digits,
+            )
         if machine.is_empty():
-            return self.empty(f"no number of the 'multipleOf' at {f.where}")
+            return self.empty(f"no number of the 'multipleOf' in the bounds at {f.where}")
         return Lazy(machine, machine.start)
 
     def dfa_expr(self, dfa: Any, lower: Callable[[Expr], Expr]) -> Expr:
