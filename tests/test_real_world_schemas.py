@@ -103,3 +103,23 @@ def test_sampling_under_the_masks_gives_valid_instances(outcomes: list[Any]) -> 
                 failures.append(f"{folder}/{name}: {e}")
     assert not failures, "\n".join(failures)
     assert judged >= 3
+
+
+def test_the_fast_meta_schema_check_agrees_on_every_schema() -> None:
+    """Over the whole corpus, under each schema's own draft: the ``jsonschema-rs`` check (the
+    ``fast`` extra) passes a schema exactly when ``jsonschema`` finds nothing wrong in it."""
+    pytest.importorskip("jsonschema_rs", reason="the fast extra is not installed")
+    from grammarlib.jsonschema import dialects
+
+    checked = 0
+    for folder, name, schema in real_world_schemas.corpus():
+        if not isinstance(schema, dict):
+            continue
+        try:
+            draft = dialects.detect_draft(schema, default=dialects.DRAFT202012)
+        except gl.SchemaError:
+            continue
+        errors = list(dialects._metaschema_validator(draft).iter_errors(schema))
+        assert dialects._passes_fast_check(schema, draft) == (not errors), (folder, name)
+        checked += 1
+    assert checked >= 400

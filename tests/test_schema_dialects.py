@@ -4,7 +4,9 @@ the schema's own draft on instances chosen to sit on both sides of each keyword.
 
 from __future__ import annotations
 
+import importlib.util
 import json
+import math
 import warnings
 from typing import Any
 
@@ -12,6 +14,7 @@ import pytest
 from jsonschema.validators import validator_for
 
 import grammarlib as gl
+from grammarlib.jsonschema import dialects
 from grammarlib.jsonschema.dialects import (
     DRAFT4,
     DRAFT6,
@@ -334,3 +337,40 @@ def test_draft4_integers_have_no_fraction_part() -> None:
         assert m.copy().accept_string('{"v": 2.0') is fraction, draft
         assert m.copy().accept_string('{"n": 5.0') is fraction, draft
         assert m.copy().accept_string('{"v": 2, "n": 5, "e": 3.0}'), draft
+
+
+SHAPE_CASES = [
+    {"$schema": DRAFT4, "maxLength": 5.0},  # not an integer in draft-04
+    {"maxLength": 5.0},
+    {"$schema": DRAFT4, "required": []},
+    {"$schema": DRAFT4, "enum": [1, 1]},
+    {"$schema": DRAFT4, "exclusiveMinimum": 3},
+    {"$schema": DRAFT7, "exclusiveMinimum": True},
+    {"type": "integer", "title": 5},
+    {"minimum": float("nan")},
+    {"properties": {"a": {"type": "strin"}}},
+    {"items": [{}]},
+    {"$schema": DRAFT7, "items": [{}], "additionalItems": 3},
+    {"$anchor": "1x"},
+    {"$dynamicAnchor": "bad anchor"},
+    {"anyOf": []},
+    {"type": "object", "properties": {"a": {"type": "string", "maxLength": 3}}, "required": ["a"]},
+    {"$schema": DRAFT4, "definitions": {"x": {"type": "number"}}, "$ref": "#/definitions/x"},
+]
+
+
+@pytest.mark.parametrize("schema", SHAPE_CASES, ids=lambda c: json.dumps(c, default=str))
+def test_the_fast_meta_schema_check_passes_only_what_jsonschema_passes(
+    schema: dict[str, Any],
+) -> None:
+    """The ``jsonschema-rs`` check (the ``fast`` extra) only ever skips the ``jsonschema`` one
+    where that one finds nothing; and it does skip it for well-formed schemas."""
+    draft = dialects.detect_draft(schema, default=DRAFT202012)
+    fast = dialects._passes_fast_check(schema, draft)
+    errors = list(dialects._metaschema_validator(draft).iter_errors(schema))
+    assert not (fast and errors), errors
+    finite = all(
+        not isinstance(v, float) or math.isfinite(v) for v in schema.values()
+    )  # (NaN is not JSON: jsonschema-rs leaves it to jsonschema)
+    if finite and importlib.util.find_spec("jsonschema_rs") is not None:
+        assert fast == (not errors)
