@@ -62,10 +62,12 @@ class Seq(_Composite):
     items: tuple[Expr, ...]
     _hash: int = field(init=False, repr=False, compare=False)
     _refs: frozenset[str] | None = field(init=False, repr=False, compare=False)
+    _digest: str | None = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "_hash", hash((1, self.items)))
         object.__setattr__(self, "_refs", None)
+        object.__setattr__(self, "_digest", None)
 
     def _fields(self) -> tuple:
         return self.items
@@ -78,10 +80,12 @@ class Alt(_Composite):
     items: tuple[Expr, ...]
     _hash: int = field(init=False, repr=False, compare=False)
     _refs: frozenset[str] | None = field(init=False, repr=False, compare=False)
+    _digest: str | None = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "_hash", hash((2, self.items)))
         object.__setattr__(self, "_refs", None)
+        object.__setattr__(self, "_digest", None)
 
     def _fields(self) -> tuple:
         return self.items
@@ -96,10 +100,12 @@ class Repeat(_Composite):
     max: int | None
     _hash: int = field(init=False, repr=False, compare=False)
     _refs: frozenset[str] | None = field(init=False, repr=False, compare=False)
+    _digest: str | None = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "_hash", hash((3, self.item, self.min, self.max)))
         object.__setattr__(self, "_refs", None)
+        object.__setattr__(self, "_digest", None)
 
     def _fields(self) -> tuple:
         return (self.item, self.min, self.max)
@@ -318,13 +324,18 @@ _NO_REFS: frozenset[str] = frozenset()
 
 def content_hash(expr: Expr, memo: dict[int, str] | None = None) -> str:
     """A deterministic hash of ``expr``'s structure (the same in every process). A Merkle hash:
-    ``memo`` (by node identity, for nodes that stay alive) makes shared subtrees cost once."""
+    ``memo`` (by node identity, for nodes that stay alive) makes shared subtrees cost once, and
+    composite nodes keep theirs, so subtrees shared between grammars (the JSON Schema
+    front-end's memoised strings and numbers) are hashed once per process."""
     if memo is None:
         memo = {}
     stack: list[tuple[Expr, bool]] = [(expr, False)]
     while stack:
         node, ready = stack.pop()
         if id(node) in memo:
+            continue
+        if isinstance(node, _Composite) and node._digest is not None:  # type: ignore[attr-defined]
+            memo[id(node)] = node._digest  # type: ignore[attr-defined]
             continue
         if isinstance(node, (Seq, Alt)):
             children: tuple[Expr, ...] = node.items
@@ -348,6 +359,7 @@ def content_hash(expr: Expr, memo: dict[int, str] | None = None) -> str:
                 inner = f"{node.min},{node.max};{inner}"
             tag = {Seq: "s", Alt: "a", Repeat: "m"}[type(node)]
             text = hashlib.blake2b(f"{tag}({inner})".encode(), digest_size=16).hexdigest()
+            object.__setattr__(node, "_digest", text)
         memo[id(node)] = text
     return memo[id(expr)]
 

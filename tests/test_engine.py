@@ -195,6 +195,26 @@ def test_grammars_compare_by_content_and_share_one_compiled_grammar() -> None:
     assert other_start != one and gl.compile(other_start) is not gl.compile(one)
 
 
+def test_content_hashes_are_kept_on_nodes_and_do_not_depend_on_them() -> None:
+    """A composite node keeps its content hash once computed, and a tree that reuses hashed
+    subtrees hashes exactly as one built afresh (the hash names disk-cache bundles: it must be
+    the same in every process, whatever was hashed before)."""
+    from grammarlib.ir import content_hash, literal
+
+    def inner_part() -> Expr:
+        return repeat(alt(literal("xy"), byte_set(b"yz")), 2, 5)
+
+    def build() -> Expr:
+        return seq(literal("ab"), inner_part())
+
+    inner = inner_part()
+    first = content_hash(inner)
+    assert inner._digest == first  # type: ignore[attr-defined]
+    reusing = content_hash(seq(literal("ab"), inner))
+    assert reusing == content_hash(build()) and reusing != first
+    assert content_hash(seq(literal("ab"), inner, literal("c"))) != reusing
+
+
 def test_compile_time_limit_stops_with_a_clear_error() -> None:
     """``compile(..., time_limit_s=...)`` bounds normalisation: past it, GrammarTooLargeError
     names the limit and the rule the work was at; without it the same grammar compiles."""
