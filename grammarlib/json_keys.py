@@ -227,6 +227,47 @@ def _finishing(steps, colour: dict, mark: tuple):  # type: ignore[no-untyped-def
     colour[mark] = 2
 
 
+_UNKNOWN, _HARMLESS, _OTHER, _CLOSER, _AT_KEY = -1, 0, 1, 2, 3
+
+
+class Relevance:
+    """How the marked tokens of a vocabulary meet the keys of the open objects for one scanner
+    shape (mode, escape, what each open level expects; not the keys written, nor the state):
+    for marked token ``i`` (a position in ``marked_ids``), ``kinds[i]`` is one of harmless,
+    other (checked in full), closer (closes key ``closed[groups[i]]`` of the innermost
+    object) or at-key (ends where a key starts: ``at_key[groups[i]]`` holds its closed key and
+    the blank scanner after it; whether that is harmless depends on the state). Unknown (-1)
+    until the token is first met."""
+
+    def __init__(self, size: int):
+        self.kinds = np.full(size, _UNKNOWN, dtype=np.int8)
+        self.groups = np.zeros(size, dtype=np.int32)
+        self.closed: list[tuple[str, bytes]] = []
+        self._closed_index: dict[tuple[str, bytes], int] = {}
+        self.at_key: list[tuple[tuple[str, bytes] | None, Keys | None]] = []
+
+    def learn(self, position: int, keys: Keys, data: bytes, unique_arrays: bool) -> None:
+        """Classify the marked token at ``position`` (bytes ``data``) for ``keys``' shape."""
+        closed, other, at_key = _relevance(keys, data, unique_arrays)
+        if not other and at_key:
+            blank = tuple(None if e is None else (frozenset(), e[1]) for e in keys[3])
+            self.groups[position] = len(self.at_key)
+            self.at_key.append((closed, advance((keys[0], keys[1], b"", blank), data)))
+            self.kinds[position] = _AT_KEY
+            return
+        if other:
+            self.kinds[position] = _OTHER
+        elif closed is not None:
+            group = self._closed_index.get(closed)
+            if group is None:
+                group = self._closed_index[closed] = len(self.closed)
+                self.closed.append(closed)
+            self.groups[position] = group
+            self.kinds[position] = _CLOSER
+        else:
+            self.kinds[position] = _HARMLESS
+
+
 class VocabularyTables:
     """What the key checker (and completions) need of a vocabulary, built once per tokenizer:
     the tokens with a quote or comma (only they can start or end a key or reach a key position),
@@ -236,6 +277,11 @@ class VocabularyTables:
         self.token_bytes = token_bytes
         marked = [i for i, b in enumerate(token_bytes) if 0x22 in b or 0x2C in b]
         self.marked_ids = np.asarray(marked, dtype=np.int64)
+        self.marked_words = self.marked_ids >> 5  # where each one's bit is in a packed mask
+        self.marked_shifts = (self.marked_ids & 31).astype(np.uint32)
+        # how each marked token meets the keys, per scanner shape (see KeyChecker): filled as
+        # tokens are met, shared by every grammar compiled for the vocabulary
+        self.relevance: dict[tuple, Relevance] = {}
 
     def ids_with_bytes(self, data: bytes) -> tuple[int, ...]:
         """The ids of the tokens whose bytes are ``data`` (usually one; SentencePiece byte
@@ -544,31 +590,39 @@ class KeyChecker:
         """The allowed tokens a written key may refuse here: those that close one key of the
         innermost object (by the bytes of :func:`_relevance`), and the others, checked in full.
         Tokens that end at a key position where infinitely many keys can come are harmless.
-        Memoised by state and scanner shape."""
+        Memoised by state and scanner shape; how each token meets the shape is learnt once per
+        vocabulary (:class:`Relevance`), so a new state only looks up its allowed tokens and
+        checks the few that end at a key position."""
         shape = tuple(None if e is None else e[1] for e in keys[3])
         memo = (state, keys[0], keys[1], shape)
         known = self._relevant.get(memo)
         if known is not None:
             return known
         ids = self.marked_ids
-        allowed = (words.view(np.uint32)[ids >> 5] >> (ids & 31).astype(np.uint32)) & 1
+        vocabulary = self.vocabulary
+        allowed = words.view(np.uint32)[vocabulary.marked_words] >> vocabulary.marked_shifts
+        positions = np.flatnonzero(allowed & 1)
+        table = self._relevance_table((bool(self.unique_arrays), keys[0], keys[1], shape))
+        kinds = table.kinds[positions]
+        unique_arrays = bool(self.unique_arrays)
+        for p in positions[kinds == _UNKNOWN].tolist():
+            table.learn(p, keys, self.token_bytes[int(ids[p])], unique_arrays)
+        kinds = table.kinds[positions]
+        others: list[int] = ids[positions[kinds == _OTHER]].tolist()
         closers: dict[tuple[str, bytes], list[int]] = {}
-        others: list[int] = []
-        for token in ids[np.flatnonzero(allowed)].tolist():
-            data = self.token_bytes[token]
-            closed, other, at_key = _relevance(keys, data, bool(self.unique_arrays))
-            if not other and at_key:
-                # ends where a key starts: harmless where that object's keys are infinitely many
-                after = self.runtime.advance_bytes(state, data)
-                blank = tuple(None if e is None else (frozenset(), e[1]) for e in keys[3])
-                scanner = advance((keys[0], keys[1], b"", blank), data)
-                if after is None or scanner is None:
-                    continue
-                if len(scanner[3]) != len(keys[3]) or not self._has_infinitely_many_keys(
-                    after, scanner
-                ):
-                    other = True
-            if other:
+        closing = positions[kinds == _CLOSER]
+        for token, group in zip(ids[closing].tolist(), table.groups[closing].tolist(), strict=True):
+            closers.setdefault(table.closed[group], []).append(token)
+        at_key = positions[kinds == _AT_KEY]
+        for token, group in zip(ids[at_key].tolist(), table.groups[at_key].tolist(), strict=True):
+            # ends where a key starts: harmless where that object's keys are infinitely many
+            closed, scanner = table.at_key[group]
+            after = self.runtime.advance_bytes(state, self.token_bytes[token])
+            if after is None or scanner is None:
+                continue
+            if len(scanner[3]) != len(keys[3]) or not self._has_infinitely_many_keys(
+                after, scanner
+            ):
                 others.append(token)
             elif closed is not None:
                 closers.setdefault(closed, []).append(token)
@@ -577,6 +631,15 @@ class KeyChecker:
             self._relevant.clear()
         self._relevant[memo] = known
         return known
+
+    def _relevance_table(self, shape: tuple) -> Relevance:
+        tables = self.vocabulary.relevance
+        table = tables.get(shape)
+        if table is None:
+            if len(tables) >= _MAX_CACHED:
+                tables.clear()
+            table = tables[shape] = Relevance(len(self.marked_ids))
+        return table
 
     def _filter_all(self, words: np.ndarray, state: State, keys: Keys) -> np.ndarray:
         """``words`` without every allowed token that accepting would refuse: inside a number
