@@ -7,6 +7,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import math
+import sys
 import warnings
 from typing import Any
 
@@ -374,3 +375,19 @@ def test_the_fast_meta_schema_check_passes_only_what_jsonschema_passes(
     )  # (NaN is not JSON: jsonschema-rs leaves it to jsonschema)
     if finite and importlib.util.find_spec("jsonschema_rs") is not None:
         assert fast == (not errors)
+
+
+def test_without_the_fast_extra_the_jsonschema_check_runs(monkeypatch) -> None:
+    """No ``jsonschema-rs``: the same errors and the same compiles, from ``jsonschema``."""
+    monkeypatch.setitem(sys.modules, "jsonschema_rs", None)  # (import fails)
+    dialects._fast_metaschema_validator.cache_clear()
+    try:
+        assert not dialects._passes_fast_check({"type": "string"}, DRAFT202012)
+        with pytest.raises(gl.SchemaError, match=r"malformed 'type' at #/properties/a/type"):
+            gl.Grammar.from_json_schema({"properties": {"a": {"type": "strin"}}})
+        assert _accepts(
+            gl.Grammar.from_json_schema({"type": "string", "maxLength": 2, "title": "slow check"}),
+            "ab",
+        )
+    finally:
+        dialects._fast_metaschema_validator.cache_clear()
