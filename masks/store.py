@@ -127,6 +127,7 @@ class MaskStore:
         self._bundle_deferred = True
         self._early_parts: dict[str, FrameMask] = {}
         self._unbundled_frames: list[int] = []  # narrow frames not yet in the bundle
+        self._unsaved_parts: list[tuple[tuple[str, str], FrameMask]] = []  # files to write
         if self._bundle_name is not None:
             _LIVE_STORES.add(self)
 
@@ -190,9 +191,15 @@ class MaskStore:
         key = self._key(frame, tier) if keyed else None
         if key is not None:
             # A file costs about half a millisecond to read back: parts cheaper than that to
-            # compute get no file of their own (they go in the grammar's bundle).
+            # compute get no file of their own (they go in the grammar's bundle). The others
+            # are written with the bundle (save_bundle, or at exit), not while a mask waits.
             if time.perf_counter() - began >= SAVE_MIN_SECONDS:
-                self._save(key, part)
+                if self._bundle_name is None:
+                    self._save(key, part)
+                else:
+                    with self._lock:
+                        self._unsaved_parts.append((key, part))
+                        self._bundle_pending = True
             _shared_put(key, part)
             self._add_to_bundle(key[1], part)
         self._parts[(frame, tier)] = part
@@ -279,12 +286,16 @@ class MaskStore:
 
     def save_bundle(self) -> None:
         """Write the grammar's bundle (every part its matchers used) to the disk cache, if it
-        gained parts since it was read or last written; also done at exit."""
+        gained parts since it was read or last written, and the files of its costly parts
+        (shared with other grammars by signature); also done at exit."""
         with self._lock:
             if not self._bundle_pending or cache_dir() is None:
                 return
             self._bundle_pending = False
             frames, self._unbundled_frames = self._unbundled_frames, []
+            unsaved, self._unsaved_parts = self._unsaved_parts, []
+        for key, part in unsaved:
+            self._save(key, part)
         parts = self._bundle_parts()
         for frame in frames:  # (identities are computed here, not on the way)
             mask = self._frames.get(frame)

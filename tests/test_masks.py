@@ -287,7 +287,10 @@ def test_disk_cache_is_verified(tmp_path, vocabs, monkeypatch) -> None:
         m.accept_string('"ab')
         m.fill_next_token_bitmask(bitmask)
         expected = bitmask.copy()
-        files = list((tmp_path / cache.FORMAT_VERSION / "frames").rglob("*.npz"))
+        frames_dir = tmp_path / cache.FORMAT_VERSION / "frames"
+        assert not list(frames_dir.rglob("*.npz"))  # written with the bundle, not on the way
+        compiled.save_cache()
+        files = list(frames_dir.rglob("*.npz"))
         assert files
         for f in files:  # each reads back (the bundle format, one part) ...
             assert compiled.mask_store._load((f.parent.name, f.stem)) is not None
