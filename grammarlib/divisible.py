@@ -96,9 +96,7 @@ class MultiplesOf(_NumberTexts):
             max_digits,
         )
         p, q = m.numerator, m.denominator
-        k = 0
-        while 10**k % q:
-            k += 1
+        k = _fraction_digits(m)
         if integer and k:
             raise ValueError("integer multiples need an integral multipleOf (take the lcm with 1)")
         self.k = k  # a multiple has at most k nonzero fraction digits
@@ -317,7 +315,7 @@ class MultiplesIn(_NumberTexts):
         # holds whole periods of the divisibility conditions
         period = m or Fraction(1, 10**self.k)
         for n in self.avoid:
-            period = _fraction_lcm(period, n)
+            period = fraction_lcm(period, n)
         self.enough = max((len(str(abs(int(x)))) for x in values), default=1)
         self.enough += len(str(period.numerator)) + len(self.excluded) + 2
         text = f"multiples-in;{m};{low};{high};{self.avoid};{self.excluded};{integer};"
@@ -478,13 +476,13 @@ class MultiplesIn(_NumberTexts):
         multiples = self._multiples.get(places)
         if multiples is None:  # (signed, for inclusion-exclusion over the non-divisors)
             grain = Fraction(1, 10**places)
-            step = grain if self.m is None else _fraction_lcm(self.m, grain)
+            step = grain if self.m is None else fraction_lcm(self.m, grain)
             multiples = [(1, step)]
             for size in range(1, len(self.avoid) + 1):
                 for subset in itertools.combinations(self.avoid, size):
                     multiple = step
                     for n in subset:
-                        multiple = _fraction_lcm(multiple, n)
+                        multiple = fraction_lcm(multiple, n)
                     multiples.append(((-1) ** size, multiple))
             self._multiples[places] = multiples
         step = multiples[0][1]
@@ -528,8 +526,9 @@ def _count_multiples(step: Fraction, a: Fraction, a_open: bool, b: Fraction, b_o
     return max(0, last - first + 1)
 
 
-def _fraction_lcm(a: Fraction, b: Fraction) -> Fraction:
-    """The least common multiple of two positive fractions."""
+def fraction_lcm(a: Fraction, b: Fraction) -> Fraction:
+    """The least common multiple of two positive fractions (the step of numbers that are
+    multiples of both)."""
     return Fraction(math.lcm(a.numerator, b.numerator), math.gcd(a.denominator, b.denominator))
 
 

@@ -602,9 +602,9 @@ class KeyChecker:
         vocabulary = self.vocabulary
         allowed = words.view(np.uint32)[vocabulary.marked_words] >> vocabulary.marked_shifts
         positions = np.flatnonzero(allowed & 1)
-        table = self._relevance_table((bool(self.unique_arrays), keys[0], keys[1], shape))
-        kinds = table.kinds[positions]
         unique_arrays = bool(self.unique_arrays)
+        table = self._relevance_table((unique_arrays, keys[0], keys[1], shape))
+        kinds = table.kinds[positions]
         for p in positions[kinds == _UNKNOWN].tolist():
             table.learn(p, keys, self.token_bytes[int(ids[p])], unique_arrays)
         kinds = table.kinds[positions]

@@ -345,12 +345,12 @@ class Emitter(NormalForm):
         exact value). None where neither applies (more ``not``-ed multiples than it takes)."""
         from fractions import Fraction
 
-        from ..divisible import MAX_AVOIDED, MultiplesIn, MultiplesOf
+        from ..divisible import MAX_AVOIDED, MultiplesIn, MultiplesOf, fraction_lcm
         from ..ir import Lazy
 
         step = Fraction(1) if ints else None
         for m in multiples_of:
-            step = Fraction(m) if step is None else _lcm(step, Fraction(m))
+            step = Fraction(m) if step is None else fraction_lcm(step, Fraction(m))
         excluded = tuple(
             Fraction(decimal_value(v, "enum", f.where))
             for v in f.excluded
@@ -381,7 +381,8 @@ class Emitter(NormalForm):
                 max_digits=self.syntax.number_digits,
             )
         if machine.is_empty():
-            return self.empty(f"no number of the 'multipleOf' in the bounds at {f.where}")
+            within = "" if isinstance(machine, MultiplesOf) else " in the bounds"
+            return self.empty(f"no number of the 'multipleOf'{within} at {f.where}")
         return Lazy(machine, machine.start)
 
     def dfa_expr(self, dfa: Any, lower: Callable[[Expr], Expr]) -> Expr:
@@ -1168,11 +1169,3 @@ def _limited(lang: tuple[str, str, bool, str]) -> bool:
     from ..formats import MAX_LENGTH
 
     return lang[0] == "format" and lang[1] in MAX_LENGTH
-
-
-def _lcm(a: Any, b: Any) -> Any:
-    """The least common multiple of two positive fractions (``Fraction``)."""
-    from fractions import Fraction
-
-    numerator = a.numerator * b.numerator // math.gcd(a.numerator, b.numerator)
-    return Fraction(numerator, math.gcd(a.denominator, b.denominator))
