@@ -362,7 +362,7 @@ class KeyChecker:
         self._infinite: dict[tuple[State, Keys], bool] = {}
         self._viable: dict[tuple, bool] = {}  # by state, scanner position and written keys
         self._continuations: dict[tuple[bytes, frozenset[str]], set[int]] = {}
-        self._relevant: dict[tuple, tuple[dict[tuple[str, bytes], list[int]], list[int]]] = {}
+        self._relevant: dict[tuple, tuple[_Closers, list[int]]] = {}
         self._filtered: dict[tuple[State, Keys], np.ndarray] = {}
         self._opens_unique: dict[State, bool] = {}
 
@@ -555,13 +555,7 @@ class KeyChecker:
         if self.unique_arrays and _at_scalar_item(keys):
             return self._filter_all(words, state, keys)
         closers, others = self._relevant_tokens(words, state, keys)
-        refused: list[int] = []
-        raw = keys[2]
-        if closers:
-            written = keys[3][-1][0]
-            for (how, part), ids in closers.items():
-                if _fast_decode(raw + part if how == "raw" else part) in written:
-                    refused.extend(ids)
+        refused = closers.refused(keys[2], keys[3][-1][0]) if closers else []
         extra = list(others)
         if keys[0] == KEY and not self._has_infinitely_many_keys(state, keys):
             extra += self._continuation_tokens(words, keys)
@@ -586,7 +580,7 @@ class KeyChecker:
 
     def _relevant_tokens(
         self, words: np.ndarray, state: State, keys: Keys
-    ) -> tuple[dict[tuple[str, bytes], list[int]], list[int]]:
+    ) -> tuple[_Closers, list[int]]:
         """The allowed tokens a written key may refuse here: those that close one key of the
         innermost object (by the bytes of :func:`_relevance`), and the others, checked in full.
         Tokens that end at a key position where infinitely many keys can come are harmless.
@@ -626,7 +620,7 @@ class KeyChecker:
                 others.append(token)
             elif closed is not None:
                 closers.setdefault(closed, []).append(token)
-        known = (closers, others)
+        known = (_Closers.of(closers), others)
         if len(self._relevant) >= _MAX_CACHED:
             self._relevant.clear()
         self._relevant[memo] = known
@@ -674,6 +668,67 @@ class KeyChecker:
 
     def _is_token_prefix(self, data: bytes) -> bool:
         return self.vocabulary.is_token_prefix(data)
+
+
+class _Closers:
+    """The allowed tokens of a state that close a key of the innermost object, by what they
+    close, indexed so that the tokens refused by the written keys are found by looking the
+    keys up (a handful) rather than by decoding every closed key (thousands after a quote)."""
+
+    __slots__ = ("escaped", "full", "raw")
+
+    def __init__(self) -> None:
+        # tokens that finish the key being written with these bytes (no escape in them)
+        self.raw: dict[bytes, list[int]] = {}
+        # tokens that hold a whole key with these bytes (no escape in them)
+        self.full: dict[bytes, list[int]] = {}
+        # the others (an escape in what they close): decoded one by one
+        self.escaped: list[tuple[tuple[str, bytes], list[int]]] = []
+
+    @classmethod
+    def of(cls, closers: dict[tuple[str, bytes], list[int]]) -> _Closers:
+        out = cls()
+        for closed, ids in closers.items():
+            how, part = closed
+            if b"\\" in part:
+                out.escaped.append((closed, ids))
+            else:
+                (out.raw if how == "raw" else out.full)[part] = ids
+        return out
+
+    def __bool__(self) -> bool:
+        return bool(self.raw or self.full or self.escaped)
+
+    def refused(self, raw: bytes, written: frozenset) -> list[int]:
+        """The tokens that close a key in ``written`` (``raw``: the bytes of the key being
+        written so far). Without escapes, bytes spell one key: a key's UTF-8 bytes find its
+        tokens; bytes that are not UTF-8 never spell a key that encodes."""
+        out: list[int] = []
+        spelled = []
+        for key in _strings(written):
+            try:
+                spelled.append(key.encode("utf-8"))
+            except UnicodeEncodeError:  # (a lone surrogate, from an escape): decode them all
+                return self._refused_by_decoding(raw, written)
+        if b"\\" in raw:
+            return self._refused_by_decoding(raw, written)
+        for data in spelled:
+            out.extend(self.full.get(data, ()))
+            if data.startswith(raw):
+                out.extend(self.raw.get(data[len(raw) :], ()))
+        for (how, part), ids in self.escaped:
+            if _fast_decode(raw + part if how == "raw" else part) in written:
+                out.extend(ids)
+        return out
+
+    def _refused_by_decoding(self, raw: bytes, written: frozenset) -> list[int]:
+        groups = [*((("raw", p), ids) for p, ids in self.raw.items()),
+                  *((("full", p), ids) for p, ids in self.full.items()), *self.escaped]  # fmt: skip
+        out: list[int] = []
+        for (how, part), ids in groups:
+            if _fast_decode(raw + part if how == "raw" else part) in written:
+                out.extend(ids)
+        return out
 
 
 def _without(words: np.ndarray, refused: list[int]) -> np.ndarray:
