@@ -42,6 +42,7 @@ from grammarlib.runtime import BOTTOM, Runtime, State
 from .bitmask import bitmask_width
 from .bundle import pack, unpack
 from .cache import cache_dir, load_arrays, save_arrays
+from .loops import Loop, find_loop, loop_table
 from .progress import Progress
 from .vocab import VocabIndex
 
@@ -162,8 +163,20 @@ class MaskStore:
                         self._unbundled_frames.append(frame)
                         self._bundle_pending = True
         else:
-            parts = [self._part(frame, tier) for tier in range(self._whole)]
-            mask = parts[0] if len(parts) == 1 else _merge(parts)
+            loop = find_loop(self.automaton, frame)
+            if loop is not None:
+                # String content and the like: the tokens that stay in the loop are known per
+                # tokenizer and loop shape; only those leaving it are followed from here.
+                mask = self._bundled_frame(frame)
+                if mask is None:
+                    mask = self._classify_loop(frame, loop)
+                    if self._bundle_name is not None:
+                        with self._lock:
+                            self._unbundled_frames.append(frame)
+                            self._bundle_pending = True
+            else:
+                parts = [self._part(frame, tier) for tier in range(self._whole)]
+                mask = parts[0] if len(parts) == 1 else _merge(parts)
         self._frames[frame] = mask
         return mask
 
@@ -343,8 +356,9 @@ class MaskStore:
         visited (the numpy pass is then the cheaper one)."""
         automaton = self.automaton
         lo, hi, token_end, child_start, child_byte, child_node, _ = self.index.trie_lists
-        byte_next, calls, accepting, expand = (
+        byte_next, next_bytes, calls, accepting, expand = (
             automaton.byte_next,
+            automaton.next_bytes,
             automaton.calls,
             automaton.accepting,
             automaton.expand,
@@ -363,7 +377,7 @@ class MaskStore:
             if returned or 4 * len(row) >= last - first:  # type: ignore[arg-type]
                 children: Iterable[int] = range(first, last)
             else:  # few readable bytes among many children: look those up (children by byte)
-                children = _children_reading(row, child_byte, first, last)  # type: ignore[arg-type]
+                children = _children_with_bytes(next_bytes[at], child_byte, first, last)
             for k in children:
                 child = child_node[k]
                 target = row.get(child_byte[k])  # type: ignore[union-attr]
@@ -469,6 +483,45 @@ class MaskStore:
             out.append(self._finish(f, own, walk))
         return out
 
+    def _classify_loop(self, frame: int, loop: Loop) -> FrameMask:
+        """The classification of ``frame``, whose loop is ``loop``: the tokens that stay in the
+        loop (from its table) are accepted; those that leave it are followed from where they
+        leave, as in the numpy pass of :meth:`_classify_batch`."""
+        table = loop_table(self.index, loop, self.width)
+        positions, lengths, matrix, _ = self.index.tier_arrays(0, self.index.max_length)
+        rows, offsets = table.exit_rows, table.exit_offsets
+        sources = np.asarray(loop.frames, dtype=np.int32)[table.exit_states] + 1
+        self._prepare(sources)
+        states = self.table[sources, matrix[rows, offsets]]
+        returned = np.zeros(rows.size, dtype=bool)
+        accepted: list[np.ndarray] = []
+        to_walk: list[np.ndarray] = []
+        dead = self.dead
+        while rows.size:
+            self._prepare(states)
+            alive = states != dead
+            died = ~alive & returned
+            if died.any():  # the rule may have returned before: the walk decides
+                to_walk.append(positions[rows[died]])
+            last = lengths[rows] == offsets + 1
+            done = alive & last
+            if done.any():
+                accepted.append(positions[rows[done]])
+            branch = alive & ~last & ~self.no_calls[states]
+            if branch.any():
+                to_walk.append(positions[rows[branch]])
+            keep = alive & ~last & ~branch
+            returned = (returned | self.may_return[states])[keep]
+            rows, states, offsets = rows[keep], states[keep], offsets[keep] + 1
+            if rows.size:
+                states = self.table[states, matrix[rows, offsets]]
+        return self._finish(
+            frame,
+            np.concatenate(accepted) if accepted else _NO_POSITIONS,
+            np.concatenate(to_walk) if to_walk else _NO_POSITIONS,
+            (table.stay_bits, table.stay_count),
+        )
+
     def _prepare(self, rows: np.ndarray) -> None:
         """Write the table rows of the frames in ``rows`` (frame + 1) that are still missing,
         expanding those frames in the automaton (which may create new frames)."""
@@ -504,15 +557,22 @@ class MaskStore:
         self.no_calls = np.concatenate([self.no_calls, np.ones(extra, dtype=bool)])
         self.may_return = np.concatenate([self.may_return, np.zeros(extra, dtype=bool)])
 
-    def _finish(self, frame: int, accepted_at: np.ndarray, walk_at: np.ndarray) -> FrameMask:
+    def _finish(
+        self,
+        frame: int,
+        accepted_at: np.ndarray,
+        walk_at: np.ndarray,
+        also_accepted: tuple[np.ndarray, int] | None = None,
+    ) -> FrameMask:
         """The frame's classification once the numpy pass has run (the positions it accepted
-        and those it left to the walk): walk the branching tokens."""
+        and those it left to the walk): walk the branching tokens. ``also_accepted``: more
+        accepted tokens (packed bits, count), none of them among those positions."""
         index = self.index
         if walk_at.size == 0:
             accepted_ids = index.ids[accepted_at]
             return FrameMask(
-                accepted_bits=_ids_to_bits(accepted_ids, self.width),
-                accepted_count=int(accepted_ids.size),
+                accepted_bits=_ids_to_bits(accepted_ids, self.width, also_accepted),
+                accepted_count=int(accepted_ids.size) + (also_accepted or _NONE)[1],
                 uncertain=_NO_POSITIONS,
                 rest_start=_ZERO_START,
                 rest_ids=_NO_POSITIONS,
@@ -535,8 +595,8 @@ class MaskStore:
                 rest_ids.append(rest_index.setdefault(data[k:], len(rest_index)))
             rest_start[i + 1] = len(rest_ids)
         return FrameMask(
-            accepted_bits=_ids_to_bits(accepted_ids, self.width),
-            accepted_count=int(accepted_ids.size),
+            accepted_bits=_ids_to_bits(accepted_ids, self.width, also_accepted),
+            accepted_count=int(accepted_ids.size) + (also_accepted or _NONE)[1],
             uncertain=uncertain,
             rest_start=rest_start,
             rest_ids=np.asarray(rest_ids, dtype=np.int32),
@@ -552,11 +612,10 @@ class MaskStore:
     ) -> None:
         """Trie walk from ``frame`` over the tokens marked in ``needs_walk``; for the uncertain
         ones, ``returns`` gets the offsets where the frame's rule can return."""
-        index = self.index
         runtime = self.runtime
-        counts = np.zeros(index.size + 1, dtype=np.int64)
-        np.cumsum(needs_walk, out=counts[1:])
-        counts = counts.tolist()
+        # The positions to walk, sorted: a subtree is entered only if it holds one of them.
+        walk_list = np.flatnonzero(needs_walk).tolist()
+        walk_count = len(walk_list)
         lo, hi, token_end, child_start, child_byte, child_node, depth = self.index.trie_lists
         next_bytes = runtime.next_bytes
         start: State = (((frame, frozenset((BOTTOM,))),), False)
@@ -573,17 +632,26 @@ class MaskStore:
                     classes[own][needs_walk[own]] = ACCEPT
             returned = state[1]
             allowed = next_bytes(state)
-            for k in range(child_start[node], child_start[node + 1]):
+            first, last = child_start[node], child_start[node + 1]
+            # Without a return on the way, only children whose byte is readable here (or after
+            # a return, by a caller) matter: look those up by byte when they are few.
+            wanted = allowed | follow if returned else allowed
+            if below or 4 * wanted.bit_count() >= last - first:
+                children: Iterable[int] = range(first, last)
+            else:
+                children = _children_with_bytes(wanted, child_byte, first, last)
+            for k in children:
                 child = child_node[k]
-                c_lo, c_hi = lo[child], hi[child]
-                if counts[c_hi] == counts[c_lo]:
-                    continue
+                c_lo = lo[child]
+                i = bisect_left(walk_list, c_lo)
+                if i == walk_count or walk_list[i] >= hi[child]:
+                    continue  # nothing to walk below
                 byte = child_byte[k]
                 child_below = (*below, depth[node]) if returned and follow >> byte & 1 else below
                 if allowed >> byte & 1:
                     stack.append((child, runtime.advance(state, byte), child_below))
                 elif child_below:
-                    span = slice(c_lo, c_hi)
+                    span = slice(c_lo, hi[child])
                     todo = needs_walk[span] & (classes[span] != ACCEPT)
                     classes[span][todo] = UNCERTAIN
                     for p in (np.flatnonzero(todo) + c_lo).tolist():
@@ -745,6 +813,7 @@ _BY_FRAME = "frame:"  # bundle keys of classifications by frame identity (not by
 _NO_IDS = np.zeros(0, dtype=np.int64)
 _NO_POSITIONS = np.zeros(0, dtype=np.int32)
 _ZERO_START = np.zeros(1, dtype=np.int32)
+_NONE = (None, 0)  # no more accepted tokens (see MaskStore._finish)
 _NO_PAIRS = (np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64))
 TRIE_BUDGET = 400
 """Trie nodes a classification by trie walk may visit before the numpy pass takes over."""
@@ -800,10 +869,16 @@ def _byte_mask_array(mask: int) -> np.ndarray:
     return arr
 
 
-def _ids_to_bits(ids: np.ndarray, width: int) -> np.ndarray:
+def _ids_to_bits(
+    ids: np.ndarray, width: int, also: tuple[np.ndarray, int] | None = None
+) -> np.ndarray:
+    """Packed bits of the token ``ids``, or'ed with the bits of ``also`` (bits, count)."""
     allowed = np.zeros(width * 32, dtype=bool)
     allowed[ids] = True
-    return np.packbits(allowed, bitorder="little").view("<u4").astype(np.uint32)
+    bits = np.packbits(allowed, bitorder="little").view("<u4").astype(np.uint32)
+    if also is not None:
+        bits |= also[0]
+    return bits
 
 
 TIER_LIMITS = (4, 8, 16, 32)
@@ -849,13 +924,13 @@ def _merge(parts: list[FrameMask]) -> FrameMask:
     )
 
 
-def _children_reading(
-    row: dict[int, int], child_byte: list[int], first: int, last: int
+def _children_with_bytes(
+    bytes_mask: int, child_byte: list[int], first: int, last: int
 ) -> list[int]:
     """The indices in ``first:last`` (one trie node's children, by increasing byte) whose byte
-    is a key of ``row``, found by binary search, in increasing order."""
+    is set in ``bytes_mask``, found by binary search, in increasing order."""
     found = []
-    for byte in sorted(row):
+    for byte in mask_bytes(bytes_mask):
         k = bisect_left(child_byte, byte, first, last)
         if k < last and child_byte[k] == byte:
             found.append(k)

@@ -534,8 +534,9 @@ def test_cpu_penalty_apply_matches_the_masked_fill(vocab) -> None:
 
 def test_a_narrow_first_frame_is_classified_without_a_signature(vocabs) -> None:
     """The first mask of a JSON Schema grammar (only ``{`` can start it) is computed without
-    hashing the grammar for a cache key; a frame where most tokens can start (inside a string)
-    is keyed, and its mask is the same as a fresh compile's."""
+    hashing the grammar for a cache key; a wide frame inside a string is classified through the
+    tokenizer's table of its byte loop, again without a signature, and its mask is the same as a
+    fresh compile's."""
     from grammarlib.masks.store import UNKEYED_MAX_TOKENS
 
     info = vocabs["llama-bpe"]
@@ -550,7 +551,7 @@ def test_a_narrow_first_frame_is_classified_without_a_signature(vocabs) -> None:
     assert m.accept_string('{"note": "ab')
     inside = gl.allocate_token_bitmask(1, info.vocab_size)
     m.fill_next_token_bitmask(inside)
-    assert compiled.automaton._digests is not None  # a wide frame: looked up by signature
+    assert compiled.automaton._digests is None  # a wide loop frame: no signature needed
     fresh = gl.compile(grammar, info, max_states=77_778).matcher()
     assert fresh.accept_string('{"note": "ab')
     again = gl.allocate_token_bitmask(1, info.vocab_size)
