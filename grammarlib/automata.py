@@ -25,6 +25,7 @@ import threading
 from collections.abc import Iterable, Mapping
 
 from .errors import GrammarTooLargeError
+from .graphs import strongly_connected
 from .ir import (
     EPSILON,
     Alt,
@@ -86,7 +87,7 @@ class Automaton:
         self._node_closures: dict[Expr, frozenset[Term]] = {}
         self._lock = threading.RLock()
         self._lengths: _MinLengths | None = None
-        self._follow: dict[str, int] | None = None
+        self._follow: _FollowSets | None = None
         self._digests: _Digests | None = None
         self.start = self.rule_start_frame(start)
 
@@ -330,15 +331,17 @@ class Automaton:
         if self._follow is None:
             with self._lock:
                 if self._follow is None:
-                    self._follow = _follow_sets(self.rules, self.start_rule)
-        return self._follow.get(rule, 0)
+                    self._follow = _FollowSets(self.rules)
+        with self._lock:
+            return self._follow.of(rule)
 
     def signature(self, frame: int, horizon: int) -> str:
         """A content hash of what decides how tokens of at most ``horizon - 1`` bytes read from
         ``frame``: its terms, cut where at least ``horizon`` more bytes are needed, with
         repetition counts capped at ``horizon`` (a 1,000-character string has one signature for
-        all positions that are far from its end), and the called rules' definitions. Equal
-        signatures classify every such token the same way, in any grammar."""
+        all positions that are far from its end), and the definitions of the called rules it
+        can reach (not the whole grammar's). Equal signatures classify every such token the
+        same way, in any grammar."""
         return self._made_digests().frame(self.frame_terms[frame], horizon)
 
     def identity(self, frame: int) -> str:
@@ -346,7 +349,8 @@ class Automaton:
         The same frame of the same grammar has the same identity in every process, so a
         grammar's cached classifications can be found by frame; unlike :meth:`signature` it
         does not cover the called rules, so it only holds within one grammar."""
-        parts = sorted(self._made_digests().term(t, INFINITE) for t in self.frame_terms[frame])
+        digests = self._made_digests()
+        parts = sorted(digests.term(t, INFINITE)[0] for t in self.frame_terms[frame])
         return _hash(f"f1;{self.frame_rule[frame]};" + "|".join(parts))
 
     def _made_digests(self) -> _Digests:
@@ -392,117 +396,236 @@ def _byte_classes(by_mask: dict[int, list[Term]]) -> list[tuple[int, list[Term]]
 
 
 class _MinLengths:
-    """Shortest string lengths of expressions and rules (rules by a worklist fixed point)."""
+    """Shortest string lengths of expressions and rules, computed when first asked for: a
+    rule's length by the strongly connected components of the rules it reaches that are not
+    known yet (callees first, a fixed point only inside a recursive component), so a frame of a
+    large grammar pays for the rules its terms reach, not for the whole grammar."""
 
     def __init__(self, rules: Mapping[str, Expr], inlined: frozenset[str]):
         self.rules = rules
         self.inlined = inlined
-        self.rule: dict[str, int] = dict.fromkeys(rules, INFINITE)
-        # Expressions without references keep their length from the start; the others only once
-        # the rules' lengths are final (during the fixed point, per call). Keyed by the node
-        # (hashes are cached on IR nodes): an id could be reused by a later node.
+        self.rule: dict[str, int] = {}  # final lengths
+        # Keyed by the node (hashes are cached on IR nodes): an id could be reused by a later
+        # node. Only values over final rule lengths are kept here.
         self._memo: dict[Expr, int] = {}
-        self._final = False
-        # Least fixed point over the rules.
-        users: dict[str, list[str]] = {}
-        for name, body in rules.items():
-            for ref in rule_refs(body):
-                users.setdefault(ref, []).append(name)
-        todo = list(rules)
-        queued = set(todo)
-        while todo:
-            name = todo.pop()
-            queued.discard(name)
-            value = self.expr(rules[name])
-            if value < self.rule[name]:
-                self.rule[name] = value
-                for user in users.get(name, ()):
-                    if user not in queued:
-                        queued.add(user)
-                        todo.append(user)
-        self._final = True
 
-    def expr(self, expr: Expr, local: dict[Expr, int] | None = None) -> int:
-        """The shortest length of ``expr`` with the rules' current values, memoised (per call
-        for subtrees with references while the rules' values still change)."""
+    def rule_length(self, name: str) -> int:
+        """The shortest length of rule ``name`` (INFINITE: it derives no string)."""
+        known = self.rule.get(name)
+        if known is None:
+            if name not in self.rules:
+                return INFINITE
+            self._solve(name)
+            known = self.rule[name]
+        return known
+
+    def _solve(self, root: str) -> None:
+        rules = self.rules
+        unknown = _RefsAmong(rules, self.rule)
+        for group in strongly_connected(unknown, roots=(root,)):
+            if len(group) == 1 and group[0] not in rule_refs(rules[group[0]]):
+                (name,) = group
+                self.rule[name] = self._length(rules[name], self._memo, None)
+                continue
+            # A recursive component: least fixed point by a worklist, from "no string".
+            members = set(group)
+            values = dict.fromkeys(group, INFINITE)
+            users: dict[str, list[str]] = {}
+            for name in group:
+                for ref in rule_refs(rules[name]) & members:
+                    users.setdefault(ref, []).append(name)
+            todo = list(group)
+            queued = set(todo)
+            while todo:
+                name = todo.pop()
+                queued.discard(name)
+                value = self._length(rules[name], {}, values)
+                if value < values[name]:
+                    values[name] = value
+                    for user in users.get(name, ()):
+                        if user not in queued:
+                            queued.add(user)
+                            todo.append(user)
+            self.rule.update(values)
+
+    def _length(self, expr: Expr, memo: dict[Expr, int], values: dict[str, int] | None) -> int:
+        """The shortest length of ``expr``, its references read from the final lengths or, for
+        the component being solved, from ``values``."""
         kind = expr.__class__
         if kind is Bytes:
             return 1
         if kind is Ref:
-            return self.rule.get(expr.name, INFINITE)
+            name = expr.name  # type: ignore[union-attr]
+            if values is not None and name in values:
+                return values[name]
+            found = self.rule.get(name)
+            return found if found is not None else self.rule_length(name)
         if kind is Lazy:
-            return expr.machine.shortest(expr.state)
-        memo = self._memo if self._final or not rule_refs(expr) else local
-        if memo is None:
-            memo = local = {}
+            return expr.machine.shortest(expr.state)  # type: ignore[union-attr]
         known = memo.get(expr)
         if known is not None:
             return known
         if kind is Seq:
-            value = sum(self.expr(i, local) for i in expr.items)
+            value = 0
+            for item in expr.items:  # type: ignore[union-attr]
+                value += self._length(item, memo, values)
         elif kind is Alt:
-            value = min((self.expr(i, local) for i in expr.items), default=INFINITE)
+            value = INFINITE
+            for item in expr.items:  # type: ignore[union-attr]
+                length = self._length(item, memo, values)
+                if length < value:
+                    value = length
         else:
-            value = 0 if expr.min == 0 else expr.min * self.expr(expr.item, local)
+            low = expr.min  # type: ignore[union-attr]
+            value = 0 if low == 0 else low * self._length(expr.item, memo, values)  # type: ignore[union-attr]
         value = min(value, INFINITE)
         memo[expr] = value
         return value
 
+    def expr(self, expr: Expr) -> int:
+        """The shortest length of ``expr`` (the rules it reaches are solved first)."""
+        return self._length(expr, self._memo, None)
+
     def term(self, term: Term) -> int:
-        return min(sum(self.expr(i) for i in term), INFINITE)
+        total = 0
+        for item in term:
+            total += self._length(item, self._memo, None)
+        return min(total, INFINITE)
 
 
-def _follow_sets(rules: Mapping[str, Expr], start: str) -> dict[str, int]:
+class _RefsAmong(Mapping[str, frozenset[str]]):
+    """The reference graph of the rules whose lengths are not known yet (a view for
+    :func:`strongly_connected`, which only walks what it reaches)."""
+
+    def __init__(self, rules: Mapping[str, Expr], known: Mapping[str, int]):
+        self.rules = rules
+        self.known = known
+
+    def __getitem__(self, name: str) -> frozenset[str]:
+        return rule_refs(self.rules[name])
+
+    def __contains__(self, name: object) -> bool:
+        return name in self.rules and name not in self.known
+
+    def __iter__(self):  # type: ignore[no-untyped-def]
+        return (name for name in self.rules if name not in self.known)
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)
+
+
+class _FollowSets:
     """FOLLOW sets (byte bitmasks) of the rules of a context-free grammar over regular bodies:
     FOLLOW(X) holds FIRST of what comes after each reference to X, and FOLLOW(A) where that can
-    be empty inside A's body. Over-approximations are safe (they only keep tokens uncertain)."""
-    null = nullable_rules(dict(rules))
-    first_memo: dict[int, int] = {}
-    rule_first: dict[str, int] = {}
+    be empty inside A's body. Over-approximations are safe (they only keep tokens uncertain).
+    Computed per rule when first asked for: only the bodies that reference the rule are read
+    (and, where it can end them, those that reference their rules, transitively), so a large
+    grammar pays for the rules the mask store meets, not for all of them."""
 
-    def first(expr: Expr) -> int:
-        kind = expr.__class__
-        if kind is Bytes:
-            return expr.mask
-        if kind is Ref:
-            known = rule_first.get(expr.name)
-            if known is None:
-                rule_first[expr.name] = 0  # no left recursion remains: cycles only add nothing
-                known = rule_first[expr.name] = first(rules[expr.name])
-            return known
-        if kind is Lazy:  # (a machine returns the same step expression for a state)
-            return first(expr.machine.step(expr.state))
-        known = first_memo.get(id(expr))
+    def __init__(self, rules: Mapping[str, Expr]):
+        self.rules = rules
+        self.null = nullable_rules(dict(rules))
+        self._first_memo: dict[int, int] = {}
+        self._rule_first: dict[str, int] = {}
+        self._users: dict[str, list[str]] | None = None
+        self._direct: dict[str, int] = {}  # FIRST of what follows a reference, by rule
+        self._inherits: dict[str, set[str]] = {}  # rules whose end a rule's reference can be
+        self._read: set[str] = set()  # rules whose bodies were read
+        self._seen: set[tuple[str, int, int, bool]] = set()
+        self._known: dict[str, int] = {}
+
+    def of(self, rule: str) -> int:
+        """The FOLLOW set of ``rule``."""
+        known = self._known.get(rule)
         if known is not None:
             return known
+        if self._users is None:
+            users: dict[str, list[str]] = {}
+            for name, body in self.rules.items():
+                for ref in rule_refs(body):
+                    users.setdefault(ref, []).append(name)
+            self._users = users
+        # The rules whose FOLLOW flows into this one's: it and the rules it can end.
+        group = [rule]
+        queued = {rule}
+        for current in group:
+            for user in self._users.get(current, ()):
+                if user not in self._read:
+                    self._read.add(user)
+                    self._visit(self.rules[user], user)
+            for owner in self._inherits.get(current, ()):
+                if owner not in queued and owner not in self._known:
+                    queued.add(owner)
+                    group.append(owner)
+        values = {name: self._direct.get(name, 0) for name in group}
+        heirs: dict[str, list[str]] = {}
+        for name in group:
+            for owner in self._inherits.get(name, ()):
+                if owner in values:
+                    heirs.setdefault(owner, []).append(name)
+                else:
+                    values[name] |= self._known[owner]
+        # a work list, so a long chain of such rules costs one pass along it
+        todo = [name for name in heirs if values[name]]
+        while todo:
+            owner = todo.pop()
+            value = values[owner]
+            for heir in heirs.get(owner, ()):
+                have = values[heir]
+                if value | have != have:
+                    values[heir] = value | have
+                    todo.append(heir)
+        self._known.update(values)
+        return values[rule]
+
+    def _first(self, expr: Expr) -> int:
+        kind = expr.__class__
+        if kind is Bytes:
+            return expr.mask  # type: ignore[union-attr]
+        if kind is Ref:
+            name = expr.name  # type: ignore[union-attr]
+            known = self._rule_first.get(name)
+            if known is None:
+                self._rule_first[name] = 0  # no left recursion remains: cycles only add nothing
+                known = self._rule_first[name] = self._first(self.rules[name])
+            return known
+        if kind is Lazy:  # (a machine returns the same step expression for a state)
+            return self._first(expr.machine.step(expr.state))  # type: ignore[union-attr]
+        known = self._first_memo.get(id(expr))
+        if known is not None:
+            return known
+        value = 0
         if kind is Seq:
-            value = 0
-            for item in expr.items:
-                value |= first(item)
-                if not nullable(item, null):
+            for item in expr.items:  # type: ignore[union-attr]
+                value |= self._first(item)
+                if not nullable(item, self.null):
                     break
         elif kind is Alt:
-            value = 0
-            for item in expr.items:
-                value |= first(item)
+            for item in expr.items:  # type: ignore[union-attr]
+                value |= self._first(item)
         else:
-            value = first(expr.item)
-        first_memo[id(expr)] = value
+            value = self._first(expr.item)  # type: ignore[union-attr]
+        self._first_memo[id(expr)] = value
         return value
 
-    direct: dict[str, int] = {}
-    inherits: dict[str, set[str]] = {}
-    seen: set[tuple[str, int, int, bool]] = set()
-
-    def visit(expr: Expr, owner: str, after: int, may_end: bool) -> None:
-        work = [(expr, after, may_end)]
+    def _visit(self, body: Expr, owner: str) -> None:
+        """Record what follows each reference in ``owner``'s ``body``."""
+        direct, inherits, seen, null, first = (
+            self._direct,
+            self._inherits,
+            self._seen,
+            self.null,
+            self._first,
+        )
+        work = [(body, 0, True)]
         while work:
             node, after, may_end = work.pop()
             kind = node.__class__
             if kind is Ref:
-                direct[node.name] = direct.get(node.name, 0) | after
+                name = node.name  # type: ignore[union-attr]
+                direct[name] = direct.get(name, 0) | after
                 if may_end:
-                    inherits.setdefault(node.name, set()).add(owner)
+                    inherits.setdefault(name, set()).add(owner)
                 continue
             if kind is Bytes or not rule_refs(node):
                 continue
@@ -511,38 +634,17 @@ def _follow_sets(rules: Mapping[str, Expr], start: str) -> dict[str, int]:
                 continue
             seen.add(key)
             if kind is Seq:
-                for item in reversed(node.items):
+                for item in reversed(node.items):  # type: ignore[union-attr]
                     work.append((item, after, may_end))
                     if nullable(item, null):
                         after |= first(item)
                     else:
                         after, may_end = first(item), False
             elif kind is Alt:
-                work.extend((item, after, may_end) for item in node.items)
+                work.extend((item, after, may_end) for item in node.items)  # type: ignore[union-attr]
             else:
-                again = node.max is None or node.max > 1
-                work.append((node.item, after | (first(node.item) if again else 0), may_end))
-
-    for name, body in rules.items():
-        visit(body, name, 0, True)
-    follow = {name: direct.get(name, 0) for name in rules}
-    follow[start] = follow.get(start, 0)
-    # FOLLOW(owner) flows into the rules that can end it: a work list, so a long chain of such
-    # rules costs one pass along it rather than one round over every rule per link.
-    heirs: dict[str, list[str]] = {}
-    for name, owners in inherits.items():
-        for owner in owners:
-            heirs.setdefault(owner, []).append(name)
-    todo = [name for name in heirs if follow.get(name, 0)]
-    while todo:
-        owner = todo.pop()
-        value = follow.get(owner, 0)
-        for heir in heirs.get(owner, ()):
-            have = follow.get(heir, 0)
-            if value | have != have:
-                follow[heir] = value | have
-                todo.append(heir)
-    return follow
+                again = node.max is None or node.max > 1  # type: ignore[union-attr]
+                work.append((node.item, after | (first(node.item) if again else 0), may_end))  # type: ignore[union-attr]
 
 
 class _Digests:
@@ -554,33 +656,42 @@ class _Digests:
         self.inlined = inlined
         self.lengths = lengths
         self._memo: dict[tuple[int, int], str] = {}
-        self._called: str | None = None
         self._keep: list[Expr] = []  # derived nodes hashed by id stay alive
-        self._rule_calls: dict[str, bool] = {}
-        self._terms: dict[tuple[Term, int], str] = {}
+        self._rule_called: dict[str, frozenset[str]] = {}
+        self._terms: dict[tuple[Term, int], tuple[str, frozenset[str]]] = {}
+        self._closures: dict[str, str] = {}  # called rule -> closure hash
 
-    def reaches_call(self, expr: Expr) -> bool:
-        """Whether ``expr`` references a called rule, directly or through inlined ones."""
+    def called_refs(self, expr: Expr) -> frozenset[str]:
+        """The rules that stay calls which ``expr`` references, directly or through inlined
+        rules."""
+        out: set[str] = set()
         for name in rule_refs(expr):
             if name not in self.inlined:
-                return True
-            known = self._rule_calls.get(name)
+                out.add(name)
+                continue
+            known = self._rule_called.get(name)
             if known is None:
-                known = self._rule_calls[name] = self.reaches_call(self.rules[name])
-            if known:
-                return True
-        return False
+                self._rule_called[name] = frozenset()  # (inlined rules do not recurse)
+                known = self._rule_called[name] = self.called_refs(self.rules[name])
+            out |= known
+        return frozenset(out)
 
-    def called_rules(self) -> str:
-        """One hash of every rule that stays a call (their bodies, by name)."""
-        if self._called is None:
-            parts = [
-                f"{name}={self.expr(body, 0)}"
-                for name, body in sorted(self.rules.items())
-                if name not in self.inlined
-            ]
-            self._called = _hash(";".join(parts))
-        return self._called
+    def closure(self, name: str) -> str:
+        """A hash of the called rule ``name`` and of every called rule it reaches: their names
+        and exact bodies (a Merkle hash over the components of the call graph, computed for
+        the rules reached, not for the whole grammar)."""
+        known = self._closures.get(name)
+        if known is not None:
+            return known
+        graph = _CallsAmong(self, self._closures)
+        for group in strongly_connected(graph, roots=(name,)):
+            members = set(group)
+            bodies = sorted(f"{m}={self.expr(self.rules[m], 0)}" for m in group)
+            below = sorted({self._closures[c] for m in group for c in graph[m] if c not in members})
+            digest = _hash("k;" + ";".join(bodies) + "|" + ",".join(below))
+            for m in group:
+                self._closures[m] = digest
+        return self._closures[name]
 
     def expr(self, expr: Expr, horizon: int) -> str:
         """The hash of ``expr``; ``horizon`` > 0 caps repetition counts (0: exact)."""
@@ -649,34 +760,61 @@ class _Digests:
         return _hash(f"r{low},{high}({self.expr(item.item, 0)})")
 
     def frame(self, terms: frozenset[Term], horizon: int) -> str:
-        parts = sorted(self.term(term, horizon) for term in terms)
-        text = "|".join(parts)
-        if any(p.endswith("@") for p in parts):
-            text += "@" + self.called_rules()
-        return _hash(f"v6;{horizon};{text}")
+        """The signature of a frame with ``terms`` (see :meth:`Automaton.signature`)."""
+        parts = []
+        called: set[str] = set()
+        for term in terms:
+            digest, calls = self.term(term, horizon)
+            parts.append(digest)
+            called |= calls
+        text = "|".join(sorted(parts))
+        if called:  # the called rules it can reach, and those they reach
+            text += "@" + ",".join(sorted({self.closure(name) for name in called}))
+        return _hash(f"v7;{horizon};{text}")
 
-    def term(self, term: Term, horizon: int) -> str:
-        """The hash of ``term`` cut at ``horizon`` (memoised: frames share their terms' tails),
-        ending in ``@`` when what it covers can call a rule."""
+    def term(self, term: Term, horizon: int) -> tuple[str, frozenset[str]]:
+        """The hash of ``term`` cut at ``horizon`` (memoised: frames share their terms' tails)
+        and the called rules that what it covers references."""
         key = (term, horizon)
         known = self._terms.get(key)
         if known is not None:
             return known
         need = 0
         items = []
-        calls = False
+        called: frozenset[str] = frozenset()
         for item in term:
             if need >= horizon:
                 items.append("...")
                 break
             items.append(self.item(item, horizon))
-            calls = calls or self.reaches_call(item)
+            called |= self.called_refs(item)
             need += self.lengths.expr(item)
-        digest = _hash(",".join(items)) + ("@" if calls else "")
+        found = (_hash(",".join(items)), called)
         if len(self._terms) > 500_000:
             self._terms.clear()
-        self._terms[key] = digest
-        return digest
+        self._terms[key] = found
+        return found
+
+
+class _CallsAmong(Mapping[str, frozenset[str]]):
+    """The call graph (called rule -> the called rules its body reaches) of the rules whose
+    closure hash is not known yet (a view for :func:`strongly_connected`)."""
+
+    def __init__(self, digests: _Digests, known: Mapping[str, str]):
+        self.digests = digests
+        self.known = known
+
+    def __getitem__(self, name: str) -> frozenset[str]:
+        return self.digests.called_refs(self.digests.rules[name])
+
+    def __contains__(self, name: object) -> bool:
+        return name in self.digests.rules and name not in self.known
+
+    def __iter__(self):  # type: ignore[no-untyped-def]
+        return (name for name in self.digests.rules if name not in self.known)
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)
 
 
 def _hash(text: str) -> str:

@@ -9,16 +9,20 @@ from typing import TypeVar
 N = TypeVar("N", bound=Hashable)
 
 
-def strongly_connected(graph: Mapping[N, Iterable[N]]) -> list[list[N]]:
-    """Tarjan's algorithm, iterative; components in reverse topological order (callees first)."""
+def strongly_connected(
+    graph: Mapping[N, Iterable[N]], roots: Iterable[N] | None = None
+) -> list[list[N]]:
+    """Tarjan's algorithm, iterative; components in reverse topological order (callees first).
+    With ``roots``, only the part of ``graph`` reachable from them (nodes for which ``in
+    graph`` is false are left out)."""
     index: dict[N, int] = {}
     low: dict[N, int] = {}
     on_stack: set[N] = set()
     stack: list[N] = []
     out: list[list[N]] = []
     counter = 0
-    for root in graph:
-        if root in index:
+    for root in graph if roots is None else roots:
+        if root in index or root not in graph:
             continue
         work = [(root, iter(graph[root]))]
         index[root] = low[root] = counter
