@@ -81,7 +81,10 @@ class CompiledGrammar:
                 tokenizer_info.vocab_size,
                 tokenizer_info.stop_token_ids,
                 tokenizer_key=tokenizer_info.fingerprint,
-                bundle_name=lambda: grammar.fingerprint,
+                # named by the schema's hash where there is one (the fingerprint hashes every
+                # rule: milliseconds for a large grammar), with the fingerprint checked inside
+                bundle_name=lambda: grammar.source_key or grammar.fingerprint,
+                bundle_check=(lambda: grammar.fingerprint) if grammar.source_key else None,
             )
 
     def save_cache(self) -> None:

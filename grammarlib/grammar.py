@@ -35,6 +35,7 @@ class Grammar:
         "_hash",
         "_positions",
         "_rules",
+        "_source_key",
         "_start",
         "_unique_arrays",
     )
@@ -61,6 +62,7 @@ class Grammar:
         self._start = start
         self._positions = dict(positions or {})
         self._fingerprint: str | None = None
+        self._source_key: str | None = None
         self._hash: int | None = None
         if start not in self._rules:
             raise GrammarError(f"start rule {start!r} is not defined")
@@ -132,6 +134,13 @@ class Grammar:
                 h.update(b"\0unique\0" + name.encode())
             self._fingerprint = h.hexdigest()
         return self._fingerprint
+
+    @property
+    def source_key(self) -> str | None:
+        """A hash of what the grammar was built from (a JSON Schema's text and the options), or
+        None: cheap where :attr:`fingerprint` is not, so the disk cache can name a grammar's
+        bundle by it (with the fingerprint inside, checked when a bundle is read)."""
+        return self._source_key
 
     def __eq__(self, other: object) -> bool:
         """Same rules (structurally), start rule and options. Cheap: the IR nodes cache their
@@ -269,6 +278,8 @@ class Grammar:
                 **options,  # type: ignore[arg-type]
             )
             grammar = cls.from_ir(value)
+        if key is not None:
+            grammar._source_key = f"schema-{key}"
         for warning in caught:
             warnings.warn(warning.message, warning.category, stacklevel=2)
         if key is not None:

@@ -84,9 +84,13 @@ class MaskStore:
         tokenizer_key: str = "",
         cache_size: int = 2048,
         bundle_name: Callable[[], str] | None = None,
+        bundle_check: Callable[[], str] | None = None,
     ):
-        """``bundle_name``: the grammar's content hash (asked for when first needed), naming the
-        disk-cache bundle of its classifications (see :mod:`grammarlib.masks.bundle`)."""
+        """``bundle_name``: a hash naming the disk-cache bundle of the grammar's classifications
+        (asked for when first needed; see :mod:`grammarlib.masks.bundle`): its content hash, or
+        a cheaper hash of its source with the content hash as ``bundle_check``, which is
+        stored in the bundle and checked when one is read (asked for only then and when the
+        bundle is written)."""
         self.automaton = automaton
         self.runtime = runtime
         self.tokenizer_key = tokenizer_key
@@ -118,6 +122,7 @@ class MaskStore:
         self._cache_size = cache_size
         self._lock = threading.Lock()
         self._bundle_name = bundle_name if tokenizer_key else None
+        self._bundle_check = bundle_check
         self._bundle: dict[str, FrameMask] | None = None  # key text -> part; read on first use
         self._bundle_pending = False  # parts may have been found that the bundle lacks
         self._bundle_dirty = False  # the bundle read has parts that the file on disk lacks
@@ -263,6 +268,10 @@ class MaskStore:
             found: dict[str, FrameMask] = {}
             if self._bundle_name is not None and cache_dir() is not None:
                 arrays = load_arrays(self._bundle_file())
+                if arrays is not None and self._bundle_check is not None:
+                    stored = arrays.get(_BUNDLE_GRAMMAR)
+                    if stored is None or stored.tobytes() != self._bundle_check().encode():
+                        arrays = None  # another grammar from the same source: not trusted
                 if arrays is not None:
                     found = unpack(arrays, self.width, self.index.size, FrameMask)
             self._bundle_by_frame = any(text.startswith(_BY_FRAME) for text in found)
@@ -321,7 +330,10 @@ class MaskStore:
                 return
             items = list(parts.items())
             self._bundle_dirty = False
-        save_arrays(self._bundle_file(), pack(items, self.width))
+        arrays = pack(items, self.width)
+        if self._bundle_check is not None:
+            arrays[_BUNDLE_GRAMMAR] = np.frombuffer(self._bundle_check().encode(), dtype=np.uint8)
+        save_arrays(self._bundle_file(), arrays)
 
     def _load(self, key: tuple[str, str]) -> FrameMask | None:
         """A part from its own file (the bundle format with one part, checked the same way)."""
@@ -809,6 +821,7 @@ class MaskStore:
         return words
 
 
+_BUNDLE_GRAMMAR = "grammar"  # the array holding a bundle's grammar fingerprint (bundle_check)
 _BY_FRAME = "frame:"  # bundle keys of classifications by frame identity (not by signature)
 _NO_IDS = np.zeros(0, dtype=np.int64)
 _NO_POSITIONS = np.zeros(0, dtype=np.int32)

@@ -396,6 +396,49 @@ def test_a_grammars_classifications_come_back_from_one_bundle(tmp_path, vocabs, 
         cache.set_cache_dir(None)
 
 
+def test_a_schema_bundle_is_named_by_the_schema_and_checked_by_fingerprint(tmp_path, vocabs):
+    """A JSON Schema grammar's bundle is named by the hash of the schema and options (cheap),
+    and holds the grammar's fingerprint: a grammar with the same source but other rules (as
+    another version of the front-end would make) does not read it, the same grammar does."""
+    from grammarlib import compiler
+    from grammarlib.masks import cache, store
+
+    info = vocabs["gpt-2"]
+    schema = {"type": "object", "properties": {"name": {"type": "string"}}, "required": ["name"]}
+    other_schema = {"type": "array", "items": {"type": "integer"}}
+    text = '{"name": "Ada"}'
+
+    def fresh(grammar: gl.Grammar) -> gl.CompiledGrammar:  # what a new process starts from
+        compiler._cache.clear()
+        store._shared.clear()
+        return gl.compile(grammar, info)
+
+    cache.set_cache_dir(tmp_path)
+    try:
+        grammar = gl.Grammar.from_json_schema(schema)
+        assert grammar.source_key is not None and grammar.source_key != grammar.fingerprint
+        cold = fresh(grammar)
+        _walk_masks(cold, text)
+        cold.save_cache()
+        bundles = list((tmp_path / cache.FORMAT_VERSION / "bundles").rglob("*.npz"))
+        assert [b.stem for b in bundles] == [grammar.source_key]
+
+        warm = fresh(grammar)
+        _walk_masks(warm, text)
+        assert warm.mask_store._bundle_by_frame  # read
+
+        other = gl.Grammar.from_json_schema(other_schema)
+        other._source_key = grammar.source_key  # same name, other rules
+        stranger = fresh(other)
+        masks = _walk_masks(stranger, "[1, 2]")
+        assert not stranger.mask_store._bundle_by_frame  # not trusted
+        cache.set_cache_dir(tmp_path / "empty")
+        expected = _walk_masks(fresh(other), "[1, 2]")
+        assert all(np.array_equal(a, b) for a, b in zip(masks, expected, strict=True))
+    finally:
+        cache.set_cache_dir(None)
+
+
 def test_bundle_arrays_round_trip_and_reject_what_does_not_fit(vocabs) -> None:
     from grammarlib.masks import bundle, store
 
@@ -470,6 +513,14 @@ def test_equal_frame_signatures_classify_tokens_the_same_way() -> None:
         gl.Grammar.from_json_schema({"type": "array", "items": {"type": "string", "maxLength": 9}}),
         gl.Grammar.from_json_schema({"type": "string", "maxLength": 25}),
         gl.Grammar.from_json_schema({"type": "string", "minLength": 12, "maxLength": 40}),
+        gl.Grammar.from_gbnf('root ::= "1" a | "[" b\na ::= "[" a "]" | "a"\nb ::= "[" b "]" | a'),
+        gl.Grammar.from_json_schema(
+            {
+                "$defs": {"node": {"type": "array", "items": {"$ref": "#/$defs/node"}}},
+                "type": "array",
+                "items": {"anyOf": [{"$ref": "#/$defs/node"}, {"type": "string"}]},
+            }
+        ),
     ]
     by_signature: dict[str, tuple] = {}
     frames = 0
@@ -488,6 +539,24 @@ def test_equal_frame_signatures_classify_tokens_the_same_way() -> None:
             key = f"{automaton.signature(f, 4)}-{store.follow_bytes(f):x}"
             assert by_signature.setdefault(key, seen) == seen, (g, f)
     assert len(by_signature) < frames / 2  # long repetitions share their signatures
+
+
+def test_signatures_cover_the_called_rules_a_frame_reaches_and_only_those() -> None:
+    """A frame's signature covers the definitions of the called rules it can reach (they
+    decide what tokens read there), not those of other rules of the grammar: changing a rule
+    only one branch calls changes the signatures of that branch alone."""
+    first = 'root ::= "x" a | "y" b\na ::= "(" a ")" | "1"\nb ::= "(" b ")" | "2"\n'
+    second = first.replace('"2"', '"3"')
+
+    def signatures(source: str) -> dict[str, str]:
+        automaton = gl.compile(gl.Grammar.from_gbnf(source)).automaton
+        row = automaton.byte_next[automaton.start]
+        assert row is not None
+        return {c: automaton.signature(row[ord(c)], 17) for c in "xy"}
+
+    one, two = signatures(first), signatures(second)
+    assert one["x"] == two["x"]  # reaches rule a only, the same in both
+    assert one["y"] != two["y"]  # reaches rule b, which differs
 
 
 def test_signatures_of_a_long_string_do_not_grow_with_its_bound() -> None:
@@ -532,28 +601,40 @@ def test_cpu_penalty_apply_matches_the_masked_fill(vocab) -> None:
     assert torch.equal(scores, torch.from_numpy(expected))
 
 
-def test_a_narrow_first_frame_is_classified_without_a_signature(vocabs) -> None:
+def test_a_narrow_first_frame_is_classified_without_a_signature(vocabs, tmp_path) -> None:
     """The first mask of a JSON Schema grammar (only ``{`` can start it) is computed without
     hashing the grammar for a cache key; a wide frame inside a string is classified through the
     tokenizer's table of its byte loop, again without a signature, and its mask is the same as a
     fresh compile's."""
-    from grammarlib.masks.store import UNKEYED_MAX_TOKENS
+    from grammarlib.masks import cache
 
-    info = vocabs["llama-bpe"]
-    schema = {"type": "object", "properties": {"note": {"type": "string"}}, "required": ["note"]}
-    grammar = gl.Grammar.from_json_schema(schema)
-    compiled = gl.compile(grammar, info, max_states=77_777)  # its own automaton, not a cached one
-    first = gl.allocate_token_bitmask(1, info.vocab_size)
-    m = compiled.matcher()
-    m.fill_next_token_bitmask(first)
-    assert compiled.automaton._digests is None
-    assert compiled.mask_store._candidates(compiled.automaton.start) <= UNKEYED_MAX_TOKENS
-    assert m.accept_string('{"note": "ab')
-    inside = gl.allocate_token_bitmask(1, info.vocab_size)
-    m.fill_next_token_bitmask(inside)
-    assert compiled.automaton._digests is None  # a wide loop frame: no signature needed
-    fresh = gl.compile(grammar, info, max_states=77_778).matcher()
-    assert fresh.accept_string('{"note": "ab')
-    again = gl.allocate_token_bitmask(1, info.vocab_size)
-    fresh.fill_next_token_bitmask(again)
-    assert np.array_equal(inside, again)
+    cache.set_cache_dir(tmp_path)  # cold: no bundle of an earlier run is read (by identity)
+    try:
+        from grammarlib.masks.store import UNKEYED_MAX_TOKENS
+
+        info = vocabs["llama-bpe"]
+        schema = {
+            "type": "object",
+            "properties": {"note": {"type": "string"}},
+            "required": ["note"],
+        }
+        grammar = gl.Grammar.from_json_schema(schema)
+        compiled = gl.compile(
+            grammar, info, max_states=77_777
+        )  # its own automaton, not a cached one
+        first = gl.allocate_token_bitmask(1, info.vocab_size)
+        m = compiled.matcher()
+        m.fill_next_token_bitmask(first)
+        assert compiled.automaton._digests is None
+        assert compiled.mask_store._candidates(compiled.automaton.start) <= UNKEYED_MAX_TOKENS
+        assert m.accept_string('{"note": "ab')
+        inside = gl.allocate_token_bitmask(1, info.vocab_size)
+        m.fill_next_token_bitmask(inside)
+        assert compiled.automaton._digests is None  # a wide loop frame: no signature needed
+        fresh = gl.compile(grammar, info, max_states=77_778).matcher()
+        assert fresh.accept_string('{"note": "ab')
+        again = gl.allocate_token_bitmask(1, info.vocab_size)
+        fresh.fill_next_token_bitmask(again)
+        assert np.array_equal(inside, again)
+    finally:
+        cache.set_cache_dir(None)
