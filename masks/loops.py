@@ -8,6 +8,10 @@ bytes and that lead back to it. Which tokens stay inside the loop (never take a 
 never die) depends only on the loop's transitions, not on what comes after it, so it is
 computed once per tokenizer and loop shape (:func:`loop_table`) and shared by every frame and
 grammar with that loop; per frame, only the tokens that leave it are followed further.
+
+A frame whose bytes mostly lead *into* a loop (a key being written, where a few bytes still
+spell known property names and every other byte goes on as a free string) uses the loop's
+*entry table* (:func:`entry_table`): the tokens whose bytes after the first stay in the loop.
 """
 
 from __future__ import annotations
@@ -62,6 +66,50 @@ class LoopTable:
     exit_states: np.ndarray
 
 
+@dataclass(frozen=True)
+class EntryTable:
+    """For one tokenizer and loop shape: the tokens whose bytes after the first stay in the
+    loop from its first state (``stay_rows``: rows of the vocabulary's whole-length tier,
+    one-byte tokens included), and those that leave it, as in :class:`LoopTable` (offsets of
+    at least 1)."""
+
+    stay_rows: np.ndarray
+    exit_rows: np.ndarray
+    exit_offsets: np.ndarray
+    exit_states: np.ndarray
+
+
+@dataclass(frozen=True)
+class Entry:
+    """Where most bytes of a frame lead: into ``loop`` (its first frame), on the bytes set in
+    ``bytes_mask``."""
+
+    loop: Loop
+    bytes_mask: int
+
+
+def find_entry(automaton: Automaton, frame: int) -> Entry | None:
+    """The loop that at least :data:`MIN_LOOP_BYTES` bytes of ``frame`` lead into (all to its
+    first frame), or None."""
+    row = automaton.byte_next[frame]
+    if row is None or len(row) < MIN_LOOP_BYTES:
+        return None
+    counts: dict[int, int] = {}
+    for target in row.values():
+        counts[target] = counts.get(target, 0) + 1
+    target, count = max(counts.items(), key=lambda item: (item[1], -item[0]))
+    if count < MIN_LOOP_BYTES or target == frame:
+        return None
+    loop = find_loop(automaton, target)
+    if loop is None:
+        return None
+    mask = 0
+    for byte, to in row.items():
+        if to == target:
+            mask |= 1 << byte
+    return Entry(loop, mask)
+
+
 def find_loop(automaton: Automaton, frame: int) -> Loop | None:
     """The loop of ``frame`` (see the module doc), or None where it has none worth a table:
     it must read at least :data:`MIN_LOOP_BYTES` bytes without moving, and none of the loop's
@@ -108,7 +156,7 @@ def find_loop(automaton: Automaton, frame: int) -> Loop | None:
     return Loop(frames, table, key)
 
 
-_TABLES: weakref.WeakKeyDictionary[VocabIndex, OrderedDict[str, LoopTable]] = (
+_TABLES: weakref.WeakKeyDictionary[VocabIndex, OrderedDict[str, LoopTable | EntryTable]] = (
     weakref.WeakKeyDictionary()
 )
 _LOCK = threading.Lock()
@@ -131,19 +179,44 @@ def loop_table(index: VocabIndex, loop: Loop, width: int) -> LoopTable:
     return found
 
 
-def _compute(index: VocabIndex, table: np.ndarray, width: int) -> LoopTable:
-    positions, lengths, matrix, _ = index.tier_arrays(0, index.max_length)
-    rows = np.arange(positions.size)
-    # Tokens made only of bytes that the first state reads without moving stay at once.
-    still = table[0] == 0
-    used = index.byte_words[positions]
-    words = np.packbits(still, bitorder="little").view("<u8").astype(np.uint64)
-    inside = ~(used & ~words).any(axis=1)
-    stay = [positions[inside]]
-    rows = rows[~inside]
+def entry_table(index: VocabIndex, loop: Loop) -> EntryTable:
+    """The :class:`EntryTable` of ``loop`` for the vocabulary of ``index``, computed on first
+    use and kept per tokenizer."""
+    key = "entry:" + loop.key
+    with _LOCK:
+        tables = _TABLES.setdefault(index, OrderedDict())
+        found = tables.get(key)
+        if found is not None:
+            tables.move_to_end(key)
+            return found  # type: ignore[return-value]
+    found = _compute_entry(index, loop.table)
+    with _LOCK:
+        tables[key] = found  # type: ignore[assignment]
+        while len(tables) > TABLES_KEPT:
+            tables.popitem(last=False)
+    return found
+
+
+def _compute_entry(index: VocabIndex, table: np.ndarray) -> EntryTable:
+    _, lengths, matrix, _ = index.tier_arrays(0, index.max_length)
+    rows = np.arange(lengths.size)
+    single = lengths == 1  # (nothing after the first byte: they stay)
+    stay, exits = _run(table, rows[~single], 1, lengths, matrix)
+    return EntryTable(np.sort(np.concatenate([rows[single], *stay])), *exits)
+
+
+def _run(
+    table: np.ndarray, rows: np.ndarray, start: int, lengths: np.ndarray, matrix: np.ndarray
+) -> tuple[list[np.ndarray], tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """Run the tokens at ``rows`` (of the whole-length tier) through the loop's ``table`` from
+    its first state, reading from byte ``start`` on: the rows that end inside the loop, and
+    the rows, byte offsets and loop states where the others leave it."""
     states = np.zeros(rows.size, dtype=np.int16)
+    stay: list[np.ndarray] = []
     exit_rows, exit_offsets, exit_states = [], [], []
-    for i in range(matrix.shape[1]):
+    for i in range(start, matrix.shape[1]):
+        if rows.size == 0:
+            break
         after = table[states, matrix[rows, i]]
         leaving = after == EXIT
         if leaving.any():
@@ -152,24 +225,34 @@ def _compute(index: VocabIndex, table: np.ndarray, width: int) -> LoopTable:
             exit_states.append(states[leaving])
         last = lengths[rows] == i + 1
         alive = after >= 0
-        stay.append(positions[rows[alive & last]])
+        stay.append(rows[alive & last])
         keep = alive & ~last
         rows, states = rows[keep], after[keep]
-        if rows.size == 0:
-            break
+    exits = (
+        _joined(exit_rows, np.int64),
+        _joined(exit_offsets, np.int32),
+        _joined(exit_states, np.int32),
+    )
+    return stay, exits
+
+
+def _joined(parts: list[np.ndarray], dtype: type) -> np.ndarray:
+    return np.concatenate(parts).astype(dtype) if parts else np.zeros(0, dtype=dtype)
+
+
+def _compute(index: VocabIndex, table: np.ndarray, width: int) -> LoopTable:
+    positions, lengths, matrix, _ = index.tier_arrays(0, index.max_length)
+    rows = np.arange(positions.size)
+    # Tokens made only of bytes that the first state reads without moving stay at once.
+    still = table[0] == 0
+    used = index.byte_words[positions]
+    words = np.packbits(still, bitorder="little").view("<u8").astype(np.uint64)
+    inside = ~(used & ~words).any(axis=1)
+    stay_rows, exits = _run(table, rows[~inside], 0, lengths, matrix)
+    stay = [positions[inside], *(positions[r] for r in stay_rows)]
     stayed = np.concatenate(stay)
     ids = index.ids[stayed].astype(np.int64)
     bits = np.zeros(width, dtype=np.uint32)
     np.bitwise_or.at(bits, ids >> 5, (1 << (ids & 31)).astype(np.uint32))
     bits.setflags(write=False)
-
-    def joined(parts: list[np.ndarray], dtype: type) -> np.ndarray:
-        return np.concatenate(parts).astype(dtype) if parts else np.zeros(0, dtype=dtype)
-
-    return LoopTable(
-        stay_bits=bits,
-        stay_count=int(stayed.size),
-        exit_rows=joined(exit_rows, np.int64),
-        exit_offsets=joined(exit_offsets, np.int32),
-        exit_states=joined(exit_states, np.int32),
-    )
+    return LoopTable(bits, int(stayed.size), *exits)

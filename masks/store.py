@@ -42,7 +42,7 @@ from grammarlib.runtime import BOTTOM, Runtime, State
 from .bitmask import bitmask_width
 from .bundle import pack, unpack
 from .cache import cache_dir, load_arrays, save_arrays
-from .loops import Loop, find_loop, loop_table
+from .loops import Entry, Loop, entry_table, find_entry, find_loop, loop_table
 from .progress import Progress
 from .vocab import VocabIndex
 
@@ -169,16 +169,15 @@ class MaskStore:
                         self._bundle_pending = True
         else:
             loop = find_loop(self.automaton, frame)
+            entry = find_entry(self.automaton, frame) if loop is None else None
             if loop is not None:
                 # String content and the like: the tokens that stay in the loop are known per
                 # tokenizer and loop shape; only those leaving it are followed from here.
-                mask = self._bundled_frame(frame)
-                if mask is None:
-                    mask = self._classify_loop(frame, loop)
-                    if self._bundle_name is not None:
-                        with self._lock:
-                            self._unbundled_frames.append(frame)
-                            self._bundle_pending = True
+                mask = self._by_frame(frame, lambda: self._classify_loop(frame, loop))
+            elif entry is not None:
+                # A key being written and the like: most bytes lead into a loop, whose entry
+                # table gives the tokens that stay inside after their first byte.
+                mask = self._by_frame(frame, lambda: self._classify_entry(frame, entry))
             else:
                 parts = [self._part(frame, tier) for tier in range(self._whole)]
                 mask = parts[0] if len(parts) == 1 else _merge(parts)
@@ -495,14 +494,67 @@ class MaskStore:
             out.append(self._finish(f, own, walk))
         return out
 
+    def _by_frame(self, frame: int, classify: Callable[[], FrameMask]) -> FrameMask:
+        """The classification of ``frame`` from the grammar's bundle, or by ``classify`` (then
+        added to the bundle by frame identity when it is written)."""
+        mask = self._bundled_frame(frame)
+        if mask is None:
+            mask = classify()
+            if self._bundle_name is not None:
+                with self._lock:
+                    self._unbundled_frames.append(frame)
+                    self._bundle_pending = True
+        return mask
+
     def _classify_loop(self, frame: int, loop: Loop) -> FrameMask:
         """The classification of ``frame``, whose loop is ``loop``: the tokens that stay in the
         loop (from its table) are accepted; those that leave it are followed from where they
         leave, as in the numpy pass of :meth:`_classify_batch`."""
         table = loop_table(self.index, loop, self.width)
-        positions, lengths, matrix, _ = self.index.tier_arrays(0, self.index.max_length)
-        rows, offsets = table.exit_rows, table.exit_offsets
         sources = np.asarray(loop.frames, dtype=np.int32)[table.exit_states] + 1
+        accepted, to_walk = self._follow(table.exit_rows, table.exit_offsets, sources)
+        return self._finish(frame, accepted, to_walk, (table.stay_bits, table.stay_count))
+
+    def _classify_entry(self, frame: int, entry: Entry) -> FrameMask:
+        """The classification of ``frame``, most of whose bytes lead into ``entry.loop``: the
+        tokens that start with one of those bytes and stay in the loop after it (from the
+        loop's entry table) are accepted, those that leave it are followed from where they
+        leave, and the tokens that start with another byte are followed from the start, as in
+        the numpy pass of :meth:`_classify_batch`."""
+        table = entry_table(self.index, entry.loop)
+        _, _, matrix, _ = self.index.tier_arrays(0, self.index.max_length)
+        into = _byte_mask_array(entry.bytes_mask)
+        first = matrix[:, 0]
+        stay_rows = table.stay_rows[into[first[table.stay_rows]]]
+        leaving = into[first[table.exit_rows]]
+        frames = np.asarray(entry.loop.frames, dtype=np.int32)
+        accepted, to_walk = self._follow(
+            table.exit_rows[leaving],
+            table.exit_offsets[leaving],
+            frames[table.exit_states[leaving]] + 1,
+        )
+        others = np.flatnonzero(
+            _byte_mask_array(self.automaton.next_bytes[frame] & ~entry.bytes_mask)[first]
+        )
+        more_accepted, more_walk = self._follow(
+            others,
+            np.zeros(others.size, dtype=np.int32),
+            np.full(others.size, frame + 1, dtype=np.int32),
+        )
+        positions = self.index.tier_arrays(0, self.index.max_length)[0]
+        return self._finish(
+            frame,
+            np.concatenate([positions[stay_rows], accepted, more_accepted]),
+            np.concatenate([to_walk, more_walk]),
+        )
+
+    def _follow(
+        self, rows: np.ndarray, offsets: np.ndarray, sources: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """The numpy simulation of :meth:`_classify_batch` for the tokens at ``rows`` of the
+        whole-length tier, each read from byte ``offsets`` on, from table row ``sources`` (a
+        frame + 1): the positions it accepts and those it leaves to the trie walk."""
+        positions, lengths, matrix, _ = self.index.tier_arrays(0, self.index.max_length)
         self._prepare(sources)
         states = self.table[sources, matrix[rows, offsets]]
         returned = np.zeros(rows.size, dtype=bool)
@@ -527,11 +579,9 @@ class MaskStore:
             rows, states, offsets = rows[keep], states[keep], offsets[keep] + 1
             if rows.size:
                 states = self.table[states, matrix[rows, offsets]]
-        return self._finish(
-            frame,
+        return (
             np.concatenate(accepted) if accepted else _NO_POSITIONS,
             np.concatenate(to_walk) if to_walk else _NO_POSITIONS,
-            (table.stay_bits, table.stay_count),
         )
 
     def _prepare(self, rows: np.ndarray) -> None:

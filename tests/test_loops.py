@@ -91,15 +91,51 @@ def test_loop_classifications_equal_the_numpy_pass(request, monkeypatch, vocab: 
     with_loops = [_mask_at(gl.compile(g, info, max_states=70_001), t) for g, t in cases]
     assert len(used) == 6  # (the three texts inside the name are in one frame)
     monkeypatch.setattr(store, "find_loop", lambda automaton, frame: None)
+    monkeypatch.setattr(store, "find_entry", lambda automaton, frame: None)
     for (grammar, text), expected in zip(cases, with_loops, strict=True):
         without = _mask_at(gl.compile(grammar, info, max_states=70_002), text)
         assert np.array_equal(expected, without), text
 
 
-def test_masks_inside_strings_equal_brute_force(gpt2: gl.TokenizerInfo) -> None:
-    """The whole GPT-2 vocabulary, checked token by token, at states inside strings."""
-    compiled = gl.compile(gl.Grammar.from_json_schema(SCHEMA), gpt2, max_states=70_003)
-    for text in INSIDE:
+# Key positions of objects whose keys are a few names or any other string: most bytes lead into
+# the free string's loop, a few still spell a name.
+KEYED = {
+    "type": "object",
+    "properties": {"name": {"type": "string"}, "nick": {"type": "string"}},
+    "additionalProperties": {"type": "integer"},
+}
+AT_KEYS = ['{"', '{"n', '{"ni', '{"x', '{"name": "a", "', '{"name": "a", "n']
+
+
+@pytest.mark.parametrize("vocab", ["gpt2", "llama"])
+def test_entry_classifications_equal_the_numpy_pass(request, monkeypatch, vocab: str) -> None:
+    """Frames whose bytes mostly lead into a loop (a key being written, where a few bytes still
+    spell a property name): the mask with entry tables equals the per-frame numpy pass."""
+    info = request.getfixturevalue(vocab)
+    entered: list[int] = []
+    original = store.MaskStore._classify_entry
+
+    def counting(self, frame, entry):  # type: ignore[no-untyped-def]
+        entered.append(frame)
+        return original(self, frame, entry)
+
+    monkeypatch.setattr(store.MaskStore, "_classify_entry", counting)
+    grammar = gl.Grammar.from_json_schema(KEYED)
+    with_entries = [_mask_at(gl.compile(grammar, info, max_states=70_011), t) for t in AT_KEYS]
+    assert len(set(entered)) >= 2  # (a key start and a name prefix at least)
+    monkeypatch.setattr(store, "find_loop", lambda automaton, frame: None)
+    monkeypatch.setattr(store, "find_entry", lambda automaton, frame: None)
+    for text, expected in zip(AT_KEYS, with_entries, strict=True):
+        without = _mask_at(gl.compile(grammar, info, max_states=70_012), text)
+        assert np.array_equal(expected, without), text
+
+
+@pytest.mark.parametrize(("schema", "texts"), [(SCHEMA, INSIDE), (KEYED, AT_KEYS)])
+def test_masks_equal_brute_force(gpt2: gl.TokenizerInfo, schema: dict, texts: list[str]) -> None:
+    """The whole GPT-2 vocabulary, checked token by token, at states inside strings and at
+    key positions."""
+    compiled = gl.compile(gl.Grammar.from_json_schema(schema), gpt2, max_states=70_003)
+    for text in texts:
         m = compiled.matcher()
         assert m.accept_string(text)
         bitmask = gl.allocate_token_bitmask(1, gpt2.vocab_size)
