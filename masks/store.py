@@ -151,22 +151,12 @@ class MaskStore:
         if mask is not None:
             return mask
         if self.automaton.next_bytes[frame].bit_count() <= NARROW_BYTES:
-            # Few tokens can start here: a walk over the token trie usually decides them in a few
-            # hundred steps, less than the frame's signature (the cache key) costs. Otherwise one
-            # part for all of them costs less than several; when they are few, unkeyed. Either
-            # way the classification goes into the grammar's bundle by frame identity.
-            mask = self._bundled_frame(frame)
-            if mask is None:
-                found = self._trie_pass(frame, TRIE_BUDGET)
-                keyed = found is None and self._candidates(frame) > UNKEYED_MAX_TOKENS
-                if found is not None:
-                    mask = self._finish(frame, *found)
-                else:
-                    mask = self._part(frame, self._whole, keyed=keyed)
-                if self._bundle_name is not None:
-                    with self._lock:
-                        self._unbundled_frames.append(frame)
-                        self._bundle_pending = True
+            # Few bytes can start here: a walk over the token trie usually decides the tokens in
+            # a few hundred steps; otherwise one numpy pass over the tokens that start with those
+            # bytes (milliseconds at most). Neither is keyed by the frame's signature, which
+            # hashes what the frame can reach (tens of ms for the first frames of a large
+            # grammar); the classification goes into the grammar's bundle by frame identity.
+            mask = self._by_frame(frame, lambda: self._narrow(frame))
         else:
             loop = find_loop(self.automaton, frame)
             entry = find_entry(self.automaton, frame) if loop is None else None
@@ -184,12 +174,13 @@ class MaskStore:
         self._frames[frame] = mask
         return mask
 
-    def _candidates(self, frame: int) -> int:
-        """How many tokens start with a byte ``frame`` can consume."""
-        byte_start = self.index.tier_arrays(0, self.index.max_length)[3]
-        return sum(
-            byte_start[b + 1] - byte_start[b] for b in mask_bytes(self.automaton.next_bytes[frame])
-        )
+    def _narrow(self, frame: int) -> FrameMask:
+        """The classification of a frame where few bytes can start: by trie walk, or by the
+        numpy pass where the walk would visit more than :data:`TRIE_BUDGET` nodes."""
+        found = self._trie_pass(frame, TRIE_BUDGET)
+        if found is not None:
+            return self._finish(frame, *found)
+        return self._part(frame, self._whole, keyed=False)
 
     def _part(self, frame: int, tier: int, *, keyed: bool = True) -> FrameMask:
         """The classification of the tokens of length tier ``tier`` from ``frame``: from
@@ -884,11 +875,6 @@ TRIE_BUDGET = 400
 NARROW_BYTES = 24
 """Frames that can read at most this many distinct first bytes take the tokens that start with
 them from the tiers' first-byte ranges instead of filtering the whole vocabulary."""
-UNKEYED_MAX_TOKENS = 4096
-"""A narrow frame whose first bytes start at most this many tokens is classified without a
-cache key: a signature hashes what the frame can reach, which for the first frame of a grammar
-is most of it (several ms), while a pass over a few thousand tokens is a fraction of a
-millisecond."""
 
 
 def _pairs(chunks: list[tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:
