@@ -140,13 +140,14 @@ class MaskStore:
     # -- per-frame classification ------------------------------------------------------------
 
     def frame_mask(self, frame: int) -> FrameMask:
-        """The classification of ``frame``: the union of its parts, one per token length tier
-        (see :data:`TIER_LIMITS`), each from memory, from a frame with the same signature (this
-        process or the disk cache), or computed and then cached.
-
-        Short tokens only see the next few bytes, so the parts for short tokens are shared by
-        many frames (every position of a long bounded string that is far from its end); a frame
-        seen for the first time mostly pays for its long tokens, which are few."""
+        """The classification of ``frame``. A frame where few bytes can start, one inside a
+        byte loop (string content) and one whose bytes mostly lead into a loop (a key being
+        written) are classified whole (trie walk, loop table, entry table) and kept in the
+        grammar's bundle by frame identity. Any other frame is the union of its parts, one per
+        token length tier (see :data:`TIER_LIMITS`), each from memory, from a frame with the
+        same signature (this process or the disk cache), or computed and then cached: short
+        tokens only see the next few bytes, so their parts are shared by many frames (every
+        position of a long bounded string that is far from its end)."""
         mask = self._frames.get(frame)
         if mask is not None:
             return mask
@@ -513,7 +514,7 @@ class MaskStore:
         leave, and the tokens that start with another byte are followed from the start, as in
         the numpy pass of :meth:`_classify_batch`."""
         table = entry_table(self.index, entry.loop)
-        _, _, matrix, _ = self.index.tier_arrays(0, self.index.max_length)
+        positions, _, matrix, _ = self.index.tier_arrays(0, self.index.max_length)
         into = _byte_mask_array(entry.bytes_mask)
         first = matrix[:, 0]
         stay_rows = table.stay_rows[into[first[table.stay_rows]]]
@@ -532,7 +533,6 @@ class MaskStore:
             np.zeros(others.size, dtype=np.int32),
             np.full(others.size, frame + 1, dtype=np.int32),
         )
-        positions = self.index.tier_arrays(0, self.index.max_length)[0]
         return self._finish(
             frame,
             np.concatenate([positions[stay_rows], accepted, more_accepted]),
