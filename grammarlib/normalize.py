@@ -383,6 +383,17 @@ def inline_candidates(
         for ref in rule_refs(body):
             uses[ref] = uses.get(ref, 0) + 1
     graph = {name: sorted(rule_refs(body)) for name, body in rules.items()}
+    # Sizes matter only for rules used more than once and for what they would inline: a rule
+    # used once is inlined whatever its size, and a recursive one never is.
+    never = recursive | {start}
+    sized: set[str] = set()
+    todo = [name for name, count in uses.items() if count > 1 and name not in never]
+    while todo:
+        name = todo.pop()
+        if name in sized or name not in rules:
+            continue
+        sized.add(name)
+        todo.extend(ref for ref in graph[name] if ref not in sized and ref not in never)
     inlined: set[str] = set()
     sizes: dict[str, int] = {}
     plain: dict[int, int] = {}  # sizes of subtrees without references, valid for every rule
@@ -390,10 +401,13 @@ def inline_candidates(
     for group in _strongly_connected(graph):
         deadline.check(f"rule {group[0]!r}")
         for name in group:
-            sizes[name] = _inlined_size(rules[name], inlined, sizes, plain, {}, limit + 1)
-            small = uses.get(name, 0) <= 1 or sizes[name] <= limit
-            if name != start and name not in recursive and small:
-                inlined.add(name)
+            if name in never:
+                continue
+            if name in sized:
+                sizes[name] = _inlined_size(rules[name], inlined, sizes, plain, {}, limit + 1)
+                if uses.get(name, 0) > 1 and sizes[name] > limit:
+                    continue
+            inlined.add(name)
     return inlined
 
 

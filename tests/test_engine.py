@@ -247,3 +247,26 @@ def test_time_limits_count_cpu_time_not_waiting() -> None:
             spun += 1
             deadline.check("spinning")
     assert spun > 0
+
+
+def test_rules_used_once_are_inlined_and_large_shared_ones_stay_calls() -> None:
+    """A rule used once is inlined whatever its size; a shared one only when it is small with
+    what it would inline (a small shared rule that inlines a large single-use one stays a
+    call); recursive rules and the start rule never are."""
+    from grammarlib.ir import Ref, literal
+    from grammarlib.normalize import inline_candidates
+
+    big = seq(*(literal(bytes([97 + i % 26])) for i in range(80)))  # 81 nodes
+    rules = {
+        "start": seq(Ref("left"), Ref("right"), Ref("once"), Ref("nested")),
+        "left": seq(Ref("shared"), Ref("wrapper")),  # (uses count the rules that refer)
+        "right": seq(Ref("shared"), Ref("wrapper")),
+        "shared": literal(b"x"),  # small, used by two rules: inlined
+        "once": big,  # large, used once: inlined
+        "wrapper": seq(literal(b"("), Ref("inner"), literal(b")")),  # shared, large with inner
+        "inner": big,  # used once (by wrapper): inlined into it
+        "nested": alt(literal(b"n"), seq(literal(b"["), Ref("nested"), literal(b"]"))),
+    }
+    always = {"left", "right", "shared", "once", "inner"}
+    assert inline_candidates(rules, "start", limit=50) == always
+    assert inline_candidates(rules, "start", limit=500) == always | {"wrapper"}
