@@ -716,19 +716,23 @@ class _Closers:
             out.extend(self.full.get(data, ()))
             if data.startswith(raw):
                 out.extend(self.raw.get(data[len(raw) :], ()))
-        for (how, part), ids in self.escaped:
-            if _fast_decode(raw + part if how == "raw" else part) in written:
-                out.extend(ids)
-        return out
+        return out + _decoded_refusals(self.escaped, raw, written)
 
     def _refused_by_decoding(self, raw: bytes, written: frozenset) -> list[int]:
         groups = [*((("raw", p), ids) for p, ids in self.raw.items()),
                   *((("full", p), ids) for p, ids in self.full.items()), *self.escaped]  # fmt: skip
-        out: list[int] = []
-        for (how, part), ids in groups:
-            if _fast_decode(raw + part if how == "raw" else part) in written:
-                out.extend(ids)
-        return out
+        return _decoded_refusals(groups, raw, written)
+
+
+def _decoded_refusals(
+    groups: list[tuple[tuple[str, bytes], list[int]]], raw: bytes, written: frozenset
+) -> list[int]:
+    """The tokens of ``groups`` (by what they close) whose closed key, decoded, is written."""
+    out: list[int] = []
+    for (how, part), ids in groups:
+        if _fast_decode(raw + part if how == "raw" else part) in written:
+            out.extend(ids)
+    return out
 
 
 def _without(words: np.ndarray, refused: list[int]) -> np.ndarray:

@@ -20,6 +20,7 @@ import hashlib
 import threading
 import weakref
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -165,33 +166,29 @@ _LOCK = threading.Lock()
 def loop_table(index: VocabIndex, loop: Loop, width: int) -> LoopTable:
     """The :class:`LoopTable` of ``loop`` for the vocabulary of ``index`` (``width``: words of
     a packed bitmask), computed on first use and kept per tokenizer."""
-    with _LOCK:
-        tables = _TABLES.setdefault(index, OrderedDict())
-        found = tables.get(loop.key)
-        if found is not None:
-            tables.move_to_end(loop.key)
-            return found
-    found = _compute(index, loop.table, width)
-    with _LOCK:
-        tables[loop.key] = found
-        while len(tables) > TABLES_KEPT:
-            tables.popitem(last=False)
-    return found
+    return _kept(index, loop.key, lambda: _compute(index, loop.table, width))  # type: ignore[return-value]
 
 
 def entry_table(index: VocabIndex, loop: Loop) -> EntryTable:
     """The :class:`EntryTable` of ``loop`` for the vocabulary of ``index``, computed on first
     use and kept per tokenizer."""
-    key = "entry:" + loop.key
+    return _kept(index, "entry:" + loop.key, lambda: _compute_entry(index, loop.table))  # type: ignore[return-value]
+
+
+def _kept(
+    index: VocabIndex, key: str, compute: Callable[[], LoopTable | EntryTable]
+) -> LoopTable | EntryTable:
+    """The table of ``index`` under ``key``, computed by ``compute`` on first use (the last
+    :data:`TABLES_KEPT` used are kept per tokenizer)."""
     with _LOCK:
         tables = _TABLES.setdefault(index, OrderedDict())
         found = tables.get(key)
         if found is not None:
             tables.move_to_end(key)
-            return found  # type: ignore[return-value]
-    found = _compute_entry(index, loop.table)
+            return found
+    found = compute()
     with _LOCK:
-        tables[key] = found  # type: ignore[assignment]
+        tables[key] = found
         while len(tables) > TABLES_KEPT:
             tables.popitem(last=False)
     return found

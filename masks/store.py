@@ -413,7 +413,6 @@ class MaskStore:
         n = len(frames)
         accepted: list[tuple[np.ndarray, np.ndarray]] = []  # (which frame, position) pairs
         to_walk: list[tuple[np.ndarray, np.ndarray]] = []
-        dead = self.dead
         starts = np.asarray(frames, dtype=np.int32) + 1
         self._prepare(starts)
         next_bytes = [self.automaton.next_bytes[f] for f in frames]
@@ -427,7 +426,8 @@ class MaskStore:
         # pass over the whole vocabulary; otherwise one tier.
         whole = tier is None or tier == self._whole
         for low, high in [(0, index.max_length)] if whole else [self._tiers[tier]]:
-            positions, lengths, matrix, byte_start = index.tier_arrays(low, high)
+            tier_arrays = index.tier_arrays(low, high)
+            positions, _, matrix, byte_start = tier_arrays
             if narrow:
                 # Rows are sorted by first byte: take the ranges of the allowed bytes only.
                 spans = [
@@ -452,31 +452,13 @@ class MaskStore:
                     which, rows = which[keep], rows[keep]
             if rows.size == 0:
                 continue
-            states = starts[which]
-            returned = np.zeros(rows.size, dtype=bool)  # passed a frame whose rule may return
             # Tokens of several lengths go together (padded), so the loop runs once per byte
             # offset of the tier, not once per length: long tiers hold few tokens.
-            for i in range(matrix.shape[1]):
-                states = self.table[states, matrix[rows, i]]
-                self._prepare(states)
-                alive = states != dead
-                died = ~alive & returned
-                if died.any():  # the rule may have returned before: the walk decides
-                    to_walk.append((which[died], positions[rows[died]]))
-                last = lengths[rows] == i + 1
-                done = alive & last
-                if done.any():
-                    accepted.append((which[done], positions[rows[done]]))
-                branch = alive & ~last & ~self.no_calls[states]
-                if branch.any():
-                    to_walk.append((which[branch], positions[rows[branch]]))
-                keep = alive & ~last & ~branch
-                returned = (returned | self.may_return[states])[keep]
-                rows = rows[keep]
-                states = states[keep]
-                which = which[keep]
-                if rows.size == 0:
-                    break
+            done, walk = self._follow(
+                rows, np.zeros(rows.size, dtype=np.int32), starts[which], tier_arrays, which
+            )
+            accepted.extend(done)
+            to_walk.extend(walk)
         accepted_which, accepted_at = _pairs(accepted)
         walk_which, walk_at = _pairs(to_walk)
         out = []
@@ -504,7 +486,7 @@ class MaskStore:
         leave, as in the numpy pass of :meth:`_classify_batch`."""
         table = loop_table(self.index, loop, self.width)
         sources = np.asarray(loop.frames, dtype=np.int32)[table.exit_states] + 1
-        accepted, to_walk = self._follow(table.exit_rows, table.exit_offsets, sources)
+        accepted, to_walk = self._follow_one(table.exit_rows, table.exit_offsets, sources)
         return self._finish(frame, accepted, to_walk, (table.stay_bits, table.stay_count))
 
     def _classify_entry(self, frame: int, entry: Entry) -> FrameMask:
@@ -520,7 +502,7 @@ class MaskStore:
         stay_rows = table.stay_rows[into[first[table.stay_rows]]]
         leaving = into[first[table.exit_rows]]
         frames = np.asarray(entry.loop.frames, dtype=np.int32)
-        accepted, to_walk = self._follow(
+        accepted, to_walk = self._follow_one(
             table.exit_rows[leaving],
             table.exit_offsets[leaving],
             frames[table.exit_states[leaving]] + 1,
@@ -528,7 +510,7 @@ class MaskStore:
         others = np.flatnonzero(
             _byte_mask_array(self.automaton.next_bytes[frame] & ~entry.bytes_mask)[first]
         )
-        more_accepted, more_walk = self._follow(
+        more_accepted, more_walk = self._follow_one(
             others,
             np.zeros(others.size, dtype=np.int32),
             np.full(others.size, frame + 1, dtype=np.int32),
@@ -540,40 +522,54 @@ class MaskStore:
         )
 
     def _follow(
-        self, rows: np.ndarray, offsets: np.ndarray, sources: np.ndarray
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """The numpy simulation of :meth:`_classify_batch` for the tokens at ``rows`` of the
-        whole-length tier, each read from byte ``offsets`` on, from table row ``sources`` (a
-        frame + 1): the positions it accepts and those it leaves to the trie walk."""
-        positions, lengths, matrix, _ = self.index.tier_arrays(0, self.index.max_length)
+        self,
+        rows: np.ndarray,
+        offsets: np.ndarray,
+        sources: np.ndarray,
+        tier_arrays: tuple[np.ndarray, ...],
+        which: np.ndarray,
+    ) -> tuple[list[tuple[np.ndarray, np.ndarray]], list[tuple[np.ndarray, np.ndarray]]]:
+        """The numpy simulation: the tokens at ``rows`` of a tier (its ``tier_arrays``), each
+        read from byte ``offsets`` on, from table row ``sources`` (a frame + 1), each for the
+        frame ``which`` says (an index into the caller's frames). Returns (which, position)
+        chunks of the tokens accepted and of those left to the trie walk: a token that dies
+        after its frame's rule may have returned, or that reaches a call, is the walk's."""
+        positions, lengths, matrix, _ = tier_arrays
         self._prepare(sources)
         states = self.table[sources, matrix[rows, offsets]]
-        returned = np.zeros(rows.size, dtype=bool)
-        accepted: list[np.ndarray] = []
-        to_walk: list[np.ndarray] = []
+        returned = np.zeros(rows.size, dtype=bool)  # passed a frame whose rule may return
+        accepted: list[tuple[np.ndarray, np.ndarray]] = []
+        to_walk: list[tuple[np.ndarray, np.ndarray]] = []
         dead = self.dead
         while rows.size:
             self._prepare(states)
             alive = states != dead
             died = ~alive & returned
             if died.any():  # the rule may have returned before: the walk decides
-                to_walk.append(positions[rows[died]])
+                to_walk.append((which[died], positions[rows[died]]))
             last = lengths[rows] == offsets + 1
             done = alive & last
             if done.any():
-                accepted.append(positions[rows[done]])
+                accepted.append((which[done], positions[rows[done]]))
             branch = alive & ~last & ~self.no_calls[states]
             if branch.any():
-                to_walk.append(positions[rows[branch]])
+                to_walk.append((which[branch], positions[rows[branch]]))
             keep = alive & ~last & ~branch
             returned = (returned | self.may_return[states])[keep]
-            rows, states, offsets = rows[keep], states[keep], offsets[keep] + 1
+            rows, states, offsets, which = rows[keep], states[keep], offsets[keep] + 1, which[keep]
             if rows.size:
                 states = self.table[states, matrix[rows, offsets]]
-        return (
-            np.concatenate(accepted) if accepted else _NO_POSITIONS,
-            np.concatenate(to_walk) if to_walk else _NO_POSITIONS,
-        )
+        return accepted, to_walk
+
+    def _follow_one(
+        self, rows: np.ndarray, offsets: np.ndarray, sources: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`_follow` for one frame over the whole-length tier: the positions accepted
+        and those left to the walk."""
+        tier_arrays = self.index.tier_arrays(0, self.index.max_length)
+        which = np.zeros(rows.size, dtype=np.int32)
+        accepted, to_walk = self._follow(rows, offsets, sources, tier_arrays, which)
+        return _pairs(accepted)[1], _pairs(to_walk)[1]
 
     def _prepare(self, rows: np.ndarray) -> None:
         """Write the table rows of the frames in ``rows`` (frame + 1) that are still missing,

@@ -67,16 +67,16 @@ def _top_frames(m: gl.GrammarMatcher) -> list[int]:
     return [node[0] for node in state[0]]
 
 
-def _loop_classifications(monkeypatch) -> list[int]:
-    """Count the frames classified through their loop from now on."""
+def _classifications(monkeypatch, method: str) -> list[int]:
+    """Count the frames classified by ``MaskStore.<method>`` from now on."""
     seen: list[int] = []
-    original = store.MaskStore._classify_loop
+    original = getattr(store.MaskStore, method)
 
-    def counting(self, frame, loop):  # type: ignore[no-untyped-def]
+    def counting(self, frame, how):  # type: ignore[no-untyped-def]
         seen.append(frame)
-        return original(self, frame, loop)
+        return original(self, frame, how)
 
-    monkeypatch.setattr(store.MaskStore, "_classify_loop", counting)
+    monkeypatch.setattr(store.MaskStore, method, counting)
     return seen
 
 
@@ -85,7 +85,7 @@ def test_loop_classifications_equal_the_numpy_pass(request, monkeypatch, vocab: 
     """Every state inside a string: the mask with loop tables equals the mask of the per-frame
     numpy pass (loops turned off), on the whole vocabulary."""
     info = request.getfixturevalue(vocab)
-    used = _loop_classifications(monkeypatch)
+    used = _classifications(monkeypatch, "_classify_loop")
     cases = [(gl.Grammar.from_json_schema(SCHEMA), text) for text in INSIDE]
     cases += [(gl.Grammar.from_lark(LARK), text) for text in ["['ab", "['a','x\xe9"]]
     with_loops = [_mask_at(gl.compile(g, info, max_states=70_001), t) for g, t in cases]
@@ -112,14 +112,7 @@ def test_entry_classifications_equal_the_numpy_pass(request, monkeypatch, vocab:
     """Frames whose bytes mostly lead into a loop (a key being written, where a few bytes still
     spell a property name): the mask with entry tables equals the per-frame numpy pass."""
     info = request.getfixturevalue(vocab)
-    entered: list[int] = []
-    original = store.MaskStore._classify_entry
-
-    def counting(self, frame, entry):  # type: ignore[no-untyped-def]
-        entered.append(frame)
-        return original(self, frame, entry)
-
-    monkeypatch.setattr(store.MaskStore, "_classify_entry", counting)
+    entered = _classifications(monkeypatch, "_classify_entry")
     grammar = gl.Grammar.from_json_schema(KEYED)
     with_entries = [_mask_at(gl.compile(grammar, info, max_states=70_011), t) for t in AT_KEYS]
     assert len(set(entered)) >= 2  # (a key start and a name prefix at least)
