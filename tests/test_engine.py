@@ -18,7 +18,8 @@ from lark.exceptions import LarkError
 from support.ir_oracle import is_prefix, matches
 
 import grammarlib as gl
-from grammarlib.ir import Expr, GrammarIR, alt, byte_set, repeat, seq
+from grammarlib.ir import Expr, GrammarIR, alt, byte_set, nullable_rules, repeat, rule_refs, seq
+from grammarlib.normalize import normalize
 
 ALPHABET = b"abc"
 
@@ -123,6 +124,21 @@ def test_random_cfg_agrees_with_lark_earley(text: str) -> None:
     for s in accepted:
         for i in range(len(s)):
             assert compiled.matcher().accept_string(s[:i]), (text, s[:i])
+
+
+@settings(max_examples=150, deadline=None)
+@given(cfg_texts())
+def test_normalised_rules_reference_no_nullable_rule(text: str) -> None:
+    """The automaton's FOLLOW sets rely on it: after normalisation only the start rule may
+    derive the empty string, and no rule references a nullable one."""
+    grammar = gl.Grammar.from_lark(text)
+    try:
+        rules = normalize(grammar.rules, grammar.start)
+    except gl.EmptyLanguageError:
+        return
+    null = nullable_rules(rules)
+    assert null <= {grammar.start}
+    assert not any(null & rule_refs(body) for body in rules.values())
 
 
 LEFT_RECURSIVE = {
