@@ -61,7 +61,10 @@ class CompiledGrammar:
                 grammar.rules, grammar.start, positions=_positions(grammar), deadline=deadline
             )
             inline = inline_candidates(
-                self.rules, grammar.start, keep=grammar.unique_arrays, deadline=deadline
+                self.rules,
+                grammar.start,
+                keep=grammar.unique_arrays | grammar.fixed_keys,
+                deadline=deadline,
             )
             self.automaton: Automaton = Automaton(
                 self.rules, grammar.start, inline=inline, max_states=max_states

@@ -32,6 +32,7 @@ class Grammar:
     __slots__ = (
         "_distinct_keys",
         "_fingerprint",
+        "_fixed_keys",
         "_hash",
         "_positions",
         "_rules",
@@ -48,17 +49,24 @@ class Grammar:
         positions: Mapping[str, tuple[int, int]] | None = None,
         distinct_keys: bool = False,
         unique_arrays: Iterable[str] = (),
+        fixed_keys: Iterable[str] = (),
     ):
         """``positions`` optionally maps rule names to (line, column) in the source text.
         ``distinct_keys``: the strings are JSON texts whose objects never repeat a key (checked
         beside the automaton, see :mod:`grammarlib.json_keys`; JSON Schema grammars set it).
         ``unique_arrays``: rules, each a JSON array of scalars (``[`` to ``]``), whose items
-        must be pairwise different (checked the same way; needs ``distinct_keys``)."""
+        must be pairwise different (checked the same way; needs ``distinct_keys``).
+        ``fixed_keys``: rules, each one whole object key (quotes included) that the rules
+        themselves write at most once per object and that no other key of that object can
+        equal; the key checker does not remember them (needs ``distinct_keys``)."""
         self._rules = dict(rules)
         self._distinct_keys = distinct_keys
         self._unique_arrays = frozenset(unique_arrays)
+        self._fixed_keys = frozenset(fixed_keys)
         if self._unique_arrays and not distinct_keys:
             raise GrammarError("unique_arrays needs distinct_keys (a JSON grammar)")
+        if self._fixed_keys and not distinct_keys:
+            raise GrammarError("fixed_keys needs distinct_keys (a JSON grammar)")
         self._start = start
         self._positions = dict(positions or {})
         self._fingerprint: str | None = None
@@ -77,6 +85,8 @@ class Grammar:
                     )
         for name in sorted(self._unique_arrays - self._rules.keys()):
             raise GrammarError(f"unique array rule {name!r} is not defined")
+        for name in sorted(self._fixed_keys - self._rules.keys()):
+            raise GrammarError(f"fixed key rule {name!r} is not defined")
 
     @property
     def rules(self) -> Mapping[str, Expr]:
@@ -96,6 +106,11 @@ class Grammar:
     def unique_arrays(self) -> frozenset[str]:
         """The rules whose JSON arrays of scalars never repeat an item (``uniqueItems``)."""
         return self._unique_arrays
+
+    @property
+    def fixed_keys(self) -> frozenset[str]:
+        """The rules, each one object key, that the grammar never repeats in an object."""
+        return self._fixed_keys
 
     def position(self, rule: str) -> tuple[int, int] | None:
         """(line, column) where ``rule`` is defined in the source text, if known."""
@@ -117,6 +132,7 @@ class Grammar:
             positions=value.positions,
             distinct_keys=value.distinct_keys,
             unique_arrays=value.unique_arrays,
+            fixed_keys=value.fixed_keys,
         )
 
     @property
@@ -132,6 +148,8 @@ class Grammar:
                 h.update(b"\0distinct_keys")
             for name in sorted(self._unique_arrays):
                 h.update(b"\0unique\0" + name.encode())
+            for name in sorted(self._fixed_keys):
+                h.update(b"\0fixed\0" + name.encode())
             self._fingerprint = h.hexdigest()
         return self._fingerprint
 
@@ -149,14 +167,19 @@ class Grammar:
             return True
         if not isinstance(other, Grammar) or hash(self) != hash(other):
             return False
-        options = (self._start, self._distinct_keys, self._unique_arrays)
-        same_options = options == (other._start, other._distinct_keys, other._unique_arrays)
+        options = (self._start, self._distinct_keys, self._unique_arrays, self._fixed_keys)
+        same_options = options == (
+            other._start,
+            other._distinct_keys,
+            other._unique_arrays,
+            other._fixed_keys,
+        )
         return same_options and self._rules == other._rules
 
     def __hash__(self) -> int:
         if self._hash is None:
             bodies = frozenset(self._rules.items())  # the nodes' hashes are cached
-            options = (self._start, self._distinct_keys, self._unique_arrays)
+            options = (self._start, self._distinct_keys, self._unique_arrays, self._fixed_keys)
             self._hash = hash((options, bodies))
         return self._hash
 

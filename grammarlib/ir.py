@@ -460,8 +460,11 @@ class GrammarIR:
     """A whole grammar as plain data: the rules, the start rule, where the rules are defined in
     the source text (``positions``: rule name -> (line, column)), ``distinct_keys`` (the
     strings are JSON texts whose objects never repeat a key; see :mod:`grammarlib.json_keys`)
-    and ``unique_arrays`` (rules, each a JSON array of scalars from its ``[`` to its ``]``,
-    whose items are pairwise different; only with ``distinct_keys``).
+    ``unique_arrays`` (rules, each a JSON array of scalars from its ``[`` to its ``]``,
+    whose items are pairwise different; only with ``distinct_keys``) and ``fixed_keys``
+    (rules, each one whole object key from quote to quote, that the grammar itself writes at
+    most once per object and that no other key of the object can equal, so the matcher need
+    not remember them; only with ``distinct_keys``).
 
     What the front-ends return; :class:`grammarlib.Grammar` wraps one (``Grammar.from_ir``),
     checking that the start rule and every referenced rule are defined. The mappings are
@@ -473,6 +476,7 @@ class GrammarIR:
     positions: Mapping[str, tuple[int, int]] = field(default_factory=dict)
     distinct_keys: bool = False
     unique_arrays: frozenset[str] = frozenset()
+    fixed_keys: frozenset[str] = frozenset()
 
     __hash__ = None  # type: ignore[assignment]
 
@@ -480,6 +484,7 @@ class GrammarIR:
         object.__setattr__(self, "rules", MappingProxyType(dict(self.rules)))
         object.__setattr__(self, "positions", MappingProxyType(dict(self.positions)))
         object.__setattr__(self, "unique_arrays", frozenset(self.unique_arrays))
+        object.__setattr__(self, "fixed_keys", frozenset(self.fixed_keys))
 
     def __reduce__(self) -> tuple:
         args = (
@@ -488,6 +493,7 @@ class GrammarIR:
             dict(self.positions),
             self.distinct_keys,
             self.unique_arrays,
+            self.fixed_keys,
         )
         return (GrammarIR, args)
 

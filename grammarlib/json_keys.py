@@ -22,8 +22,14 @@ rules) are scanned as objects whose keys are the items: ``(items, expecting_item
 item read in ``KEY`` mode, a number or literal in ``SCALAR`` mode (it ends at the delimiter
 after it and is compared by value, :func:`scalar_key`), each refused when it repeats one. The
 byte scanner cannot tell such an array from another by its ``[``; the caller passes the
-positions of the brackets that open one (:meth:`KeyChecker.unique_openings` finds them from the
+positions of the brackets that open one (:meth:`KeyChecker.marks` finds them from the
 automaton).
+
+Most keys need not be remembered at all. A JSON Schema grammar writes each named property at
+most once per object (in schema order, or once each in any order) and its extra keys are never a
+named one, so it lists the rules of named keys as ``fixed_keys``; the caller passes the positions
+of the quotes that only such rules read, and the scanner neither checks nor keeps those keys. An
+object with named keys only then has no keys to check, and its masks need no filtering.
 """
 
 from __future__ import annotations
@@ -56,10 +62,16 @@ _SCALAR_MASK = sum(1 << b for b in _SCALAR_BYTES)
 _NO_OPENINGS: frozenset[int] = frozenset()
 
 
-def advance(keys: Keys, data: bytes, unique_openings: frozenset[int] = frozenset()) -> Keys | None:
+def advance(
+    keys: Keys,
+    data: bytes,
+    unique_openings: frozenset[int] = frozenset(),
+    fixed_closings: frozenset[int] = frozenset(),
+) -> Keys | None:
     """``keys`` after ``data``, or None where ``data`` closes a key the object already has (or
     an item a unique array already has). ``unique_openings``: the indices in ``data`` of the
-    ``[`` bytes that open arrays of distinct items."""
+    ``[`` bytes that open arrays of distinct items; ``fixed_closings``: those of the quotes
+    that close a key the grammar never repeats (a fixed key: neither checked nor kept)."""
     mode, escaped, key_bytes, stack = keys
     start = 0  # where the current key's (or scalar item's) unsaved bytes begin in ``data``
     for i, byte in enumerate(data):
@@ -99,11 +111,13 @@ def advance(keys: Keys, data: bytes, unique_openings: frozenset[int] = frozenset
             escaped = True
         elif byte == _QUOTE:
             if mode == KEY:
-                key = decode_key(key_bytes + data[start:i])
                 written = stack[-1][0]
-                if key in written:
-                    return None
-                stack = (*stack[:-1], (written | {key}, False))
+                if i not in fixed_closings:
+                    key = decode_key(key_bytes + data[start:i])
+                    if key in written:
+                        return None
+                    written = written | {key}
+                stack = (*stack[:-1], (written, False))
                 key_bytes = b""
             mode = OUTSIDE
     if mode in (KEY, SCALAR):
@@ -353,9 +367,11 @@ class KeyChecker:
         runtime: Runtime,
         vocabulary: VocabularyTables,
         unique_arrays: frozenset[str] = frozenset(),
+        fixed_keys: frozenset[str] = frozenset(),
     ):
         self.runtime = runtime
         self.unique_arrays = unique_arrays
+        self.fixed_keys = fixed_keys
         self.vocabulary = vocabulary
         self.token_bytes = vocabulary.token_bytes
         self.marked_ids = vocabulary.marked_ids
@@ -364,43 +380,61 @@ class KeyChecker:
         self._continuations: dict[tuple[bytes, frozenset[str]], set[int]] = {}
         self._relevant: dict[tuple, tuple[_Closers, list[int]]] = {}
         self._filtered: dict[tuple[State, Keys], np.ndarray] = {}
-        self._opens_unique: dict[State, bool] = {}
+        self._reading: dict[tuple[State, int], bool] = {}
 
-    # -- arrays of distinct items --
+    # -- what the automaton tells the scanner --
 
-    def unique_openings(self, state: State, data: bytes) -> frozenset[int]:
+    def marks(self, state: State, data: bytes) -> tuple[frozenset[int], frozenset[int]]:
         """The indices of the ``[`` bytes of ``data`` (read from ``state``) that open an array
-        of distinct items: a frame of a unique-array rule consumes them. (Inside a string the
-        scanner ignores brackets, so what a frame does with them there does not matter.)"""
-        if not self.unique_arrays or _OPEN_BRACKET not in data:
-            return _NO_OPENINGS
-        found = []
+        of distinct items (a frame of a unique-array rule consumes them), and those of the
+        quotes that only frames of fixed-key rules consume (where the scanner reads a key, they
+        close a fixed key). Inside a string the scanner ignores brackets, and outside a key it
+        ignores what closes one, so what the frames do with the other bytes does not matter."""
+        openings = self.unique_arrays and _OPEN_BRACKET in data
+        closings = self.fixed_keys and _QUOTE in data
+        if not openings and not closings:
+            return _NO_OPENINGS, _NO_OPENINGS
+        opening: list[int] = []
+        closing: list[int] = []
         runtime = self.runtime
         for i, byte in enumerate(data):
-            if byte == _OPEN_BRACKET and self._opens_unique_array(state):
-                found.append(i)
+            if openings and byte == _OPEN_BRACKET and self._opens_unique_array(state):
+                opening.append(i)
+            elif closings and byte == _QUOTE and self._closes_fixed_key(state):
+                closing.append(i)
             state = runtime.advance(state, byte)
             if state is None:
                 break
-        return frozenset(found)
+        return frozenset(opening), frozenset(closing)
 
     def _opens_unique_array(self, state: State) -> bool:
         """Whether a ``[`` read in ``state`` opens a unique array: some frame of a unique-array
         rule consumes it. Where another frame could consume it too (a schema allowing two kinds
         of arrays here, which the JSON Schema front-end refuses), the items are kept distinct:
         every output is still valid."""
-        known = self._opens_unique.get(state)
+        return self._frames_reading(state, _OPEN_BRACKET, self.unique_arrays, any)
+
+    def _closes_fixed_key(self, state: State) -> bool:
+        """Whether every frame that can read a quote in ``state`` is one of a fixed-key rule.
+        Where another frame could read it too (a key that one branch of the grammar names and
+        another takes as an extra key), the key is checked and kept like any other."""
+        return self._frames_reading(state, _QUOTE, self.fixed_keys, all)
+
+    def _frames_reading(
+        self, state: State, byte: int, rules: frozenset[str], quantifier: Callable
+    ) -> bool:
+        """``quantifier`` (any or all) over the frames of ``state`` that can read ``byte``:
+        whether the frame's rule is in ``rules``. Memoised by state and byte."""
+        memo = (state, byte)
+        known = self._reading.get(memo)
         if known is None:
             automaton = self.runtime.automaton
-            rules, next_bytes = automaton.frame_rule, automaton.next_bytes
-            known = any(
-                rules[frame] in self.unique_arrays
-                for frame, _ in state[0]
-                if next_bytes[frame] >> _OPEN_BRACKET & 1
-            )
-            if len(self._opens_unique) >= _MAX_CACHED:
-                self._opens_unique.clear()
-            self._opens_unique[state] = known
+            frame_rules, next_bytes = automaton.frame_rule, automaton.next_bytes
+            owned = [frame_rules[f] in rules for f, _ in state[0] if next_bytes[f] >> byte & 1]
+            known = bool(owned) and quantifier(owned)
+            if len(self._reading) >= _MAX_CACHED:
+                self._reading.clear()
+            self._reading[memo] = known
         return known
 
     # -- viability --
@@ -568,7 +602,7 @@ class KeyChecker:
         """The scanner after ``data`` (the automaton goes from ``before`` to ``after`` on it),
         or None where ``data`` repeats a key or an item, or leads to a key or item position with
         no fresh one left."""
-        scanner = advance(keys, data, self.unique_openings(before, data))
+        scanner = advance(keys, data, *self.marks(before, data))
         if scanner is None or not needs_search(scanner):
             return scanner
         return scanner if self.viable(after, scanner) else None

@@ -407,7 +407,10 @@ def _key_checker(compiled: CompiledGrammar) -> json_keys.KeyChecker:
             else json_keys.VocabularyTables([])
         )
         checker = compiled._key_tables = json_keys.KeyChecker(
-            compiled._runtime, tables, compiled.grammar.unique_arrays
+            compiled._runtime,
+            tables,
+            compiled.grammar.unique_arrays,
+            compiled.grammar.fixed_keys,
         )
     return checker
 

@@ -527,7 +527,12 @@ def heal_prompts(
             start += "_"
         rules[start] = seq(literal(data), Ref(g.grammar.start))
         value = GrammarIR(
-            rules, start, g.grammar.positions, g.grammar.distinct_keys, g.grammar.unique_arrays
+            rules,
+            start,
+            g.grammar.positions,
+            g.grammar.distinct_keys,
+            g.grammar.unique_arrays,
+            g.grammar.fixed_keys,
         )
         healed.append(compile_grammar(Grammar.from_ir(value), g.tokenizer_info))
     mask = attention_mask[:, :-1] if attention_mask is not None else None

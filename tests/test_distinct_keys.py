@@ -93,6 +93,117 @@ def test_scanner_on_split_input() -> None:
     assert keys[3][-1][0] == {'ke"y'}  # the innermost object's written keys
 
 
+# -- named keys are fixed: the grammar keeps them distinct, the checker does not remember them --
+
+INTEGER = {"type": "integer"}
+NAMED_AND_EXTRA = {  # named keys a and é, any other key as an extra
+    "type": "object",
+    "properties": {"a": INTEGER, "é": INTEGER},
+    "additionalProperties": INTEGER,
+}
+KEY_SCHEMAS = {
+    "named and extra": NAMED_AND_EXTRA,
+    # "a" is named in one branch and an extra key in the other: both stay alive
+    "named or extra": {
+        "anyOf": [NAMED_AND_EXTRA, {"type": "object", "additionalProperties": INTEGER}]
+    },
+    "named or pattern": {
+        "anyOf": [
+            {"type": "object", "properties": {"a": INTEGER}},
+            {"type": "object", "patternProperties": {"^a": INTEGER}, "additionalProperties": False},
+        ]
+    },
+    "closed": {
+        "type": "object",
+        "properties": {"a": INTEGER, "b": INTEGER},
+        "additionalProperties": False,
+    },
+}
+NAMED = {"named and extra": "aé", "named or extra": "aé", "named or pattern": "a", "closed": "ab"}
+
+
+def test_named_keys_are_fixed_key_rules() -> None:
+    grammar = gl.Grammar.from_json_schema(NAMED_AND_EXTRA)
+    spelled = {}
+    for rule in grammar.fixed_keys:
+        key = gl.compile(gl.Grammar(dict(grammar.rules), rule))
+        spelled[rule] = [
+            t for t in ['"a"', '"é"', '"\\u00e9"', '"b"'] if key.matcher().accept_string(t)
+        ]
+    assert sorted(spelled.values()) == [['"a"'], ['"é"', '"\\u00e9"']]
+    with pytest.raises(gl.GrammarError, match="fixed_keys needs distinct_keys"):
+        gl.Grammar(dict(grammar.rules), grammar.start, fixed_keys=grammar.fixed_keys)
+
+
+@pytest.mark.parametrize("order", ["schema", "any"])
+@pytest.mark.parametrize("name", sorted(KEY_SCHEMAS))
+def test_fixed_and_extra_keys_never_repeat(name: str, order: str) -> None:
+    m = gl.compile(gl.Grammar.from_json_schema(KEY_SCHEMAS[name], property_order=order)).matcher()
+    assert m.accept_string('{"a": 1')
+    for again in ['"a"', '"\u0061"', '"a": 2}']:
+        assert not m.copy().accept_string(", " + again), again
+    if name != "closed":
+        assert m.accept_string(', "ab": 2')
+        assert not m.copy().accept_string(', "ab"') and not m.copy().accept_string(', "a"')
+    assert m.accept_string("}") and m.can_terminate()
+
+
+def _valid(schema: object, text: str) -> bool:
+    """Whether ``text`` is a JSON text valid under ``schema`` with no key repeated in an object
+    (the reference: Python's JSON parser and jsonschema, nothing of grammarlib's)."""
+    import jsonschema
+
+    def pairs(items: list[tuple[str, object]]) -> dict[str, object]:
+        if len({k for k, _ in items}) != len(items):
+            raise ValueError("repeated key")
+        return dict(items)
+
+    try:
+        value = json.loads(text, object_pairs_hook=pairs)
+    except ValueError:
+        return False
+    return jsonschema.Draft202012Validator(schema).is_valid(value)
+
+
+def _object_text(members: list[tuple[str, int, bool]]) -> str:
+    """``{"key": value, ...}`` as json.dumps writes it, each key raw or escaped."""
+    body = [f"{json.dumps(k, ensure_ascii=ascii)}: {v}" for k, v, ascii in members]
+    return "{" + ", ".join(body) + "}"
+
+
+@pytest.mark.parametrize("order", ["schema", "any"])
+@pytest.mark.parametrize("name", sorted(KEY_SCHEMAS))
+def test_objects_with_fixed_keys_against_a_reference(name: str, order: str) -> None:
+    """Objects of keys drawn from a few (repeats included): the matcher accepts a whole text
+    only when the reference does, and every prefix of it; it accepts every text the reference
+    does (with ``property_order="schema"``: where the named keys come first, in schema order)."""
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    schema = KEY_SCHEMAS[name]
+    compiled = gl.compile(gl.Grammar.from_json_schema(schema, property_order=order))
+    member = st.tuples(st.sampled_from(["a", "é", "ab", "b"]), st.integers(0, 9), st.booleans())
+
+    @settings(max_examples=150, deadline=None, database=None)
+    @given(st.lists(member, max_size=4))
+    def check(members: list[tuple[str, int, bool]]) -> None:
+        text = _object_text(members)
+        m = compiled.matcher()
+        ours = m.accept_string(text) and m.can_terminate()
+        valid = _valid(schema, text)
+        assert valid or not ours, text
+        keys = [k for k, _, _ in members]
+        named = [k for k in keys if k in NAMED[name]]
+        in_order = keys[: len(named)] == named == sorted(named, key=NAMED[name].index)
+        if order == "any" or in_order:
+            assert ours == valid, text
+        if ours:
+            for end in range(len(text)):
+                assert compiled.matcher().accept_string(text[:end]), text[:end]
+
+    check()
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("vocab", ["gpt-2", "llama-bpe"])
 def test_masks_exclude_exactly_the_repeated_keys(vocab: str) -> None:

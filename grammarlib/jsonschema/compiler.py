@@ -125,6 +125,7 @@ class SchemaCompiler(Emitter):
         self.inlining: list[int] = []
         self.pattern_dfas: dict[str, Any] = {}
         self.unique_arrays: set[str] = set()
+        self.fixed_keys: dict[str, str] = {}
         self.canonical_terms: dict[Any, Any] = {}
         self.empty_conjunctions: dict[tuple[Any, ...], bool] = {}
         self.schema_texts: dict[int, str] = {}
@@ -139,5 +140,9 @@ class SchemaCompiler(Emitter):
             raise SchemaError(f"schema is unsatisfiable: {why}")
         self.rules["start"] = body
         return GrammarIR(
-            self.rules, "start", distinct_keys=True, unique_arrays=frozenset(self.unique_arrays)
+            self.rules,
+            "start",
+            distinct_keys=True,
+            unique_arrays=frozenset(self.unique_arrays),
+            fixed_keys=frozenset(self.fixed_keys.values()),
         )

@@ -84,6 +84,7 @@ class Emitter(NormalForm):
     validator: Any  # a jsonschema validator of the root (decides ``holds``)
     pattern_dfas: dict[str, Any]  # ECMA pattern -> its character DFA (``search``)
     unique_arrays: set[str]  # rules of scalar arrays whose items the matcher keeps distinct
+    fixed_keys: dict[str, str]  # property name -> the rule of its key (see ``named_key``)
     synthetic: list[Any]  # schemas made up while compiling, kept alive (their ids key rules)
 
     # -- rules and terms --
@@ -580,7 +581,7 @@ class Emitter(NormalForm):
                 terms = [False]
             ptr = pointer(f.where, "properties", name)
             req = name in f.required
-            key = seq(literal('"'), self.syntax.lower(char_literal(name)), literal('"'))
+            key = self.named_key(name)
             claims = [j for j, (cls, _) in enumerate(f.witnesses) if self.key_in(cls, name)]
             alts = []
             for mask in _submasks(claims):
@@ -615,6 +616,18 @@ class Emitter(NormalForm):
         return self.syntax.bracket(
             "{", self.members(_ObjectBody(members, extra, lo, hi, need)), "}"
         )
+
+    def named_key(self, name: str) -> Expr:
+        """The key of the property ``name`` (quotes included) as a rule of its own, listed in
+        the grammar's ``fixed_keys``: an object body writes each named key at most once and its
+        extra keys are never a named one, so the matcher need not remember named keys to keep
+        the keys distinct (it remembers the others)."""
+        rule = self.fixed_keys.get(name)
+        if rule is None:
+            rule = self.fixed_keys[name] = f"key:{len(self.rules)}"
+            spelled = self.syntax.lower(char_literal(name))
+            self.rules[rule] = seq(literal('"'), spelled, literal('"'))
+        return Ref(rule)
 
     def key_in(self, cls: tuple[Any, ...], name: str) -> bool:
         """Whether a key belongs to a witness class (see ``Case.witnesses``)."""
