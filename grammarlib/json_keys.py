@@ -22,14 +22,15 @@ rules) are scanned as objects whose keys are the items: ``(items, expecting_item
 item read in ``KEY`` mode, a number or literal in ``SCALAR`` mode (it ends at the delimiter
 after it and is compared by value, :func:`scalar_key`), each refused when it repeats one. The
 byte scanner cannot tell such an array from another by its ``[``; the caller passes the
-positions of the brackets that open one (:meth:`KeyChecker.marks` finds them from the
-automaton).
+positions of the brackets that open one (:meth:`KeyChecker.unique_openings` finds them from
+the automaton).
 
 Most keys need not be remembered at all. A JSON Schema grammar writes each named property at
 most once per object (in schema order, or once each in any order) and its extra keys are never a
-named one, so it lists the rules of named keys as ``fixed_keys``; the caller passes the positions
-of the quotes that only such rules read, and the scanner neither checks nor keeps those keys. An
-object with named keys only then has no keys to check, and its masks need no filtering.
+named one, so it lists the rules of named keys as ``fixed_keys``; the caller tells the scanner
+which closing quotes only such rules read (:meth:`KeyChecker.fixed_key_test`), and the scanner
+neither checks nor keeps those keys. An object with named keys only then has no keys to check,
+and its masks need no filtering.
 """
 
 from __future__ import annotations
@@ -66,12 +67,13 @@ def advance(
     keys: Keys,
     data: bytes,
     unique_openings: frozenset[int] = frozenset(),
-    fixed_closings: frozenset[int] = frozenset(),
+    closes_fixed_key: Callable[[int], bool] | None = None,
 ) -> Keys | None:
     """``keys`` after ``data``, or None where ``data`` closes a key the object already has (or
     an item a unique array already has). ``unique_openings``: the indices in ``data`` of the
-    ``[`` bytes that open arrays of distinct items; ``fixed_closings``: those of the quotes
-    that close a key the grammar never repeats (a fixed key: neither checked nor kept)."""
+    ``[`` bytes that open arrays of distinct items; ``closes_fixed_key``: asked, in increasing
+    order, about the index of each quote that closes a key: whether that key is one the grammar
+    never repeats (a fixed key: neither checked nor kept)."""
     mode, escaped, key_bytes, stack = keys
     start = 0  # where the current key's (or scalar item's) unsaved bytes begin in ``data``
     for i, byte in enumerate(data):
@@ -112,7 +114,7 @@ def advance(
         elif byte == _QUOTE:
             if mode == KEY:
                 written = stack[-1][0]
-                if i not in fixed_closings:
+                if closes_fixed_key is None or not closes_fixed_key(i):
                     key = decode_key(key_bytes + data[start:i])
                     if key in written:
                         return None
@@ -384,28 +386,41 @@ class KeyChecker:
 
     # -- what the automaton tells the scanner --
 
-    def marks(self, state: State, data: bytes) -> tuple[frozenset[int], frozenset[int]]:
+    def unique_openings(self, state: State, data: bytes) -> frozenset[int]:
         """The indices of the ``[`` bytes of ``data`` (read from ``state``) that open an array
-        of distinct items (a frame of a unique-array rule consumes them), and those of the
-        quotes that only frames of fixed-key rules consume (where the scanner reads a key, they
-        close a fixed key). Inside a string the scanner ignores brackets, and outside a key it
-        ignores what closes one, so what the frames do with the other bytes does not matter."""
-        openings = self.unique_arrays and _OPEN_BRACKET in data
-        closings = self.fixed_keys and _QUOTE in data
-        if not openings and not closings:
-            return _NO_OPENINGS, _NO_OPENINGS
-        opening: list[int] = []
-        closing: list[int] = []
+        of distinct items: a frame of a unique-array rule consumes them. (Inside a string the
+        scanner ignores brackets, so what a frame does with them there does not matter.)"""
+        if not self.unique_arrays or _OPEN_BRACKET not in data:
+            return _NO_OPENINGS
+        found = []
         runtime = self.runtime
         for i, byte in enumerate(data):
-            if openings and byte == _OPEN_BRACKET and self._opens_unique_array(state):
-                opening.append(i)
-            elif closings and byte == _QUOTE and self._closes_fixed_key(state):
-                closing.append(i)
+            if byte == _OPEN_BRACKET and self._opens_unique_array(state):
+                found.append(i)
             state = runtime.advance(state, byte)
             if state is None:
                 break
-        return frozenset(opening), frozenset(closing)
+        return frozenset(found)
+
+    def fixed_key_test(self, state: State, data: bytes) -> Callable[[int], bool] | None:
+        """For :func:`advance` of ``data`` read from ``state``: whether the quote at an index
+        (asked in increasing order, only where the scanner closes a key) is read by frames of
+        fixed-key rules only. The automaton is followed only as far as asked, so tokens that
+        close no key cost nothing. None when the grammar has no fixed keys."""
+        if not self.fixed_keys:
+            return None
+        runtime = self.runtime
+        reached = [state, 0]  # the state before data[reached[1]]
+
+        def closes_fixed_key(index: int) -> bool:
+            current, position = reached
+            while position < index and current is not None:
+                current = runtime.advance(current, data[position])
+                position += 1
+            reached[0], reached[1] = current, position
+            return current is not None and self._closes_fixed_key(current)
+
+        return closes_fixed_key
 
     def _opens_unique_array(self, state: State) -> bool:
         """Whether a ``[`` read in ``state`` opens a unique array: some frame of a unique-array
@@ -465,10 +480,13 @@ class KeyChecker:
         return known
 
     def _has_infinitely_many_keys(self, state: State, keys: Keys) -> bool:
-        """Whether infinitely many keys can be completed from here (a cycle inside a key)."""
-        shape = tuple(None if e is None else (frozenset(), e[1]) for e in keys[3])
-        canonical = (keys[0], keys[1], b"", shape)
-        memo = (state, canonical)
+        """Whether infinitely many keys can be completed from here (a cycle inside a key).
+        The search stays at the innermost object's level, so the levels around it do not
+        matter: the scanner is cut to that one (no keys), which also shares the answer between
+        depths."""
+        top = keys[3][-1]
+        canonical = (keys[0], keys[1], b"", (None if top is None else (frozenset(), top[1]),))
+        memo = (state, keys[0], keys[1], canonical[3][0])
         known = self._infinite.get(memo)
         if known is None:
             known = self._has_cycle(state, canonical)
@@ -602,7 +620,8 @@ class KeyChecker:
         """The scanner after ``data`` (the automaton goes from ``before`` to ``after`` on it),
         or None where ``data`` repeats a key or an item, or leads to a key or item position with
         no fresh one left."""
-        scanner = advance(keys, data, *self.marks(before, data))
+        openings = self.unique_openings(before, data)
+        scanner = advance(keys, data, openings, self.fixed_key_test(before, data))
         if scanner is None or not needs_search(scanner):
             return scanner
         return scanner if self.viable(after, scanner) else None
@@ -738,14 +757,23 @@ class _Closers:
         written so far). Without escapes, bytes spell one key: a key's UTF-8 bytes find its
         tokens; bytes that are not UTF-8 never spell a key that encodes."""
         out: list[int] = []
+        strings = _strings(written)
         spelled = []
-        for key in _strings(written):
+        for key in strings:
             try:
                 spelled.append(key.encode("utf-8"))
             except UnicodeEncodeError:  # (a lone surrogate, from an escape): decode them all
                 return self._refused_by_decoding(raw, written)
         if b"\\" in raw:
-            return self._refused_by_decoding(raw, written)
+            # a whole string body so far: a token's plain bytes only append to what it spells
+            prefix = _decoded_body(raw)
+            if prefix is None:
+                return self._refused_by_decoding(raw, written)
+            for key, data in zip(strings, spelled, strict=True):
+                out.extend(self.full.get(data, ()))
+                if key.startswith(prefix):
+                    out.extend(self.raw.get(key[len(prefix) :].encode("utf-8"), ()))
+            return out + _decoded_refusals(self.escaped, raw, written)
         for data in spelled:
             out.extend(self.full.get(data, ()))
             if data.startswith(raw):
@@ -756,6 +784,15 @@ class _Closers:
         groups = [*((("raw", p), ids) for p, ids in self.raw.items()),
                   *((("full", p), ids) for p, ids in self.full.items()), *self.escaped]  # fmt: skip
         return _decoded_refusals(groups, raw, written)
+
+
+def _decoded_body(raw: bytes) -> str | None:
+    """What the JSON string body ``raw`` spells, or None where it stops inside an escape or a
+    UTF-8 sequence (then what follows can change how its end reads)."""
+    try:
+        return json.loads(b'"' + raw + b'"')
+    except ValueError:
+        return None
 
 
 def _decoded_refusals(

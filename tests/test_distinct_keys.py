@@ -227,6 +227,9 @@ def test_masks_exclude_exactly_the_repeated_keys(vocab: str) -> None:
         (infinite, '{"a":1,"b":2,"c":3,"'),
         (infinite, '{"name":"q","n'),
         (infinite, '{"name":"q","name'),
+        (infinite, '{"\\u00e9a":1,"\\u00e9ab":2,"\\u00e9a'),  # an escape in the key being written
+        (infinite, '{"\\u00e9x":1,"\\u00e9'),
+        (infinite, '{"\\u00e9x":1,"\\u00'),  # ... stopping inside one
         (finite, '{"a":1,"ab":2,"'),
         (finite, '{"a":1,"ab":2,"b":3'),
         (finite, '{"a":1,"ab":2,"b":3,"dé":4'),
