@@ -796,6 +796,39 @@ def test_one_of_branches_disjoint_by_their_keys() -> None:
         assert accepts(schema, json.dumps(value)) is expected, value
 
 
+def test_case_absorption_stops_once_past_the_limit(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A oneOf whose negations expand to thousands of cases is refused after comparing the
+    cases kept so far, not every pair (a real schema took seconds on the comparisons)."""
+    from grammarlib.jsonschema import normal_form
+
+    calls = 0
+    subsumes = normal_form._subsumes
+
+    def counted(a: Any, b: Any) -> bool:
+        nonlocal calls
+        calls += 1
+        return subsumes(a, b)
+
+    monkeypatch.setattr(normal_form, "_subsumes", counted)
+    cases = [normal_form.Case("#", required=[f"k{i}"]) for i in range(400)]
+    assert normal_form._absorbed(cases, 256) is None
+    assert calls == 256 * 257 // 2  # each of the 257 kept ones against those before it
+    kept = normal_form._absorbed([*cases[:300], normal_form.Case("#", required=["k1", "x"])], 400)
+    assert kept is not None and len(kept) == 300  # the case with k1 and more is absorbed
+    branches = [
+        {
+            "type": "object",
+            "properties": {
+                f"p{i}": {"type": "integer", "minimum": i},
+                f"q{i}": {"type": "string", "maxLength": i + 1},
+            },
+        }
+        for i in range(10)
+    ]
+    with pytest.raises(SchemaError, match=r"at #/oneOf expand to more than 256 cases"):
+        gl.Grammar.from_json_schema({"oneOf": branches})
+
+
 def _field(kind: str, *extra: str) -> dict[str, Any]:
     """A form field as real schemas write them: a ``type`` tag that is not required, a
     required ``label``, optional keys shared with the other kinds (equal schemas, separate

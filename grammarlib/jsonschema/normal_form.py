@@ -366,13 +366,18 @@ def _named_witnesses(case: Case) -> list[Case]:
     return out
 
 
-def _absorbed(cases: list[Case]) -> list[Case]:
+def _absorbed(cases: list[Case], most: int) -> list[Case] | None:
     """``cases`` (a disjunction) without those whose constraints include all of another's: their
-    values are the other's too. Fewest constraints first, so of equal cases one stays."""
+    values are the other's too. Fewest constraints first, so of equal cases one stays. None as
+    soon as more than ``most`` are kept (a kept case is never dropped again, so the answer
+    would be longer too): the pairwise comparison stops there rather than going on over
+    thousands of cases."""
     kept: list[Case] = []
     for c in sorted(cases, key=_size):
         if not any(_subsumes(k, c) for k in kept):
             kept.append(c)
+            if len(kept) > most:
+                return None
     return kept
 
 
@@ -785,14 +790,15 @@ class NormalForm:
                     kept = {id(c): c for c in map(self.canonical, z.properties[name])}
                     z.properties[name] = list(kept.values())
                 out += [c for c in _named_witnesses(z) if c.why_empty() is None]
-        out = _absorbed(out)
-        if len(out) > _MAX_BRANCHES:
+            self.check_time(where)
+        absorbed = _absorbed(out, _MAX_BRANCHES)
+        if absorbed is None:
             raise SchemaError(
                 f"the combinators ('anyOf', 'oneOf', 'not', 'if', 'dependent*') at "
                 f"{where or '#'} expand to more than {_MAX_BRANCHES} cases"
             )
         self.check_time(where)
-        return out
+        return absorbed
 
     def canonical(self, t: Term) -> Term:
         """The first term seen that evidently means the same as ``t`` (equal subschemas as
