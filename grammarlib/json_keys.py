@@ -21,16 +21,15 @@ Arrays of scalars whose items must differ (``uniqueItems``; the grammar's ``uniq
 rules) are scanned as objects whose keys are the items: ``(items, expecting_item)``, a string
 item read in ``KEY`` mode, a number or literal in ``SCALAR`` mode (it ends at the delimiter
 after it and is compared by value, :func:`scalar_key`), each refused when it repeats one. The
-byte scanner cannot tell such an array from another by its ``[``; the caller passes the
-positions of the brackets that open one (:meth:`KeyChecker.unique_openings` finds them from
-the automaton).
+byte scanner cannot tell such an array from another by its ``[``; the caller tells it which
+brackets open one (:meth:`KeyChecker.allows` asks the automaton).
 
 Most keys need not be remembered at all. A JSON Schema grammar writes each named property at
 most once per object (in schema order, or once each in any order) and its extra keys are never a
 named one, so it lists the rules of named keys as ``fixed_keys``; the caller tells the scanner
-which closing quotes only such rules read (:meth:`KeyChecker.fixed_key_test`), and the scanner
-neither checks nor keeps those keys. An object with named keys only then has no keys to check,
-and its masks need no filtering.
+which closing quotes only such rules read (:meth:`KeyChecker.allows` asks the automaton), and
+the scanner neither checks nor keeps those keys. An object with named keys only then has no
+keys to check, and its masks need no filtering.
 """
 
 from __future__ import annotations
@@ -60,20 +59,20 @@ _QUOTE, _BACKSLASH, _OPEN_BRACKET = 0x22, 0x5C, 0x5B
 _SCALAR_START = frozenset(b"-0123456789tfn")  # how a number or literal item begins
 _SCALAR_BYTES = frozenset(b"0123456789+-.eEtruefalsn")  # ... and what it is made of
 _SCALAR_MASK = sum(1 << b for b in _SCALAR_BYTES)
-_NO_OPENINGS: frozenset[int] = frozenset()
 
 
 def advance(
     keys: Keys,
     data: bytes,
-    unique_openings: frozenset[int] = frozenset(),
+    opens_unique_array: Callable[[int], bool] | None = None,
     closes_fixed_key: Callable[[int], bool] | None = None,
 ) -> Keys | None:
     """``keys`` after ``data``, or None where ``data`` closes a key the object already has (or
-    an item a unique array already has). ``unique_openings``: the indices in ``data`` of the
-    ``[`` bytes that open arrays of distinct items; ``closes_fixed_key``: asked, in increasing
-    order, about the index of each quote that closes a key: whether that key is one the grammar
-    never repeats (a fixed key: neither checked nor kept)."""
+    an item a unique array already has). Asked about indices of ``data``, in increasing order
+    (see :meth:`KeyChecker.allows`): ``opens_unique_array``, at each ``[`` outside a string,
+    whether it opens an array of distinct items; ``closes_fixed_key``, at each quote that closes
+    a key, whether that key is one the grammar never repeats (a fixed key: neither checked nor
+    kept). Without them, no array is one of distinct items and every key is checked."""
     mode, escaped, key_bytes, stack = keys
     start = 0  # where the current key's (or scalar item's) unsaved bytes begin in ``data``
     for i, byte in enumerate(data):
@@ -99,7 +98,8 @@ def advance(
             elif byte == 0x7B:  # {
                 stack = (*stack, (frozenset(), True))
             elif byte == 0x5B:  # [
-                stack = (*stack, (frozenset(), True) if i in unique_openings else None)
+                unique = opens_unique_array is not None and opens_unique_array(i)
+                stack = (*stack, (frozenset(), True) if unique else None)
             elif byte in (0x7D, 0x5D):  # } ]
                 stack = stack[:-1]
             elif byte == 0x2C:  # ,
@@ -386,41 +386,22 @@ class KeyChecker:
 
     # -- what the automaton tells the scanner --
 
-    def unique_openings(self, state: State, data: bytes) -> frozenset[int]:
-        """The indices of the ``[`` bytes of ``data`` (read from ``state``) that open an array
-        of distinct items: a frame of a unique-array rule consumes them. (Inside a string the
-        scanner ignores brackets, so what a frame does with them there does not matter.)"""
-        if not self.unique_arrays or _OPEN_BRACKET not in data:
-            return _NO_OPENINGS
-        found = []
-        runtime = self.runtime
-        for i, byte in enumerate(data):
-            if byte == _OPEN_BRACKET and self._opens_unique_array(state):
-                found.append(i)
-            state = runtime.advance(state, byte)
-            if state is None:
-                break
-        return frozenset(found)
-
-    def fixed_key_test(self, state: State, data: bytes) -> Callable[[int], bool] | None:
-        """For :func:`advance` of ``data`` read from ``state``: whether the quote at an index
-        (asked in increasing order, only where the scanner closes a key) is read by frames of
-        fixed-key rules only. The automaton is followed only as far as asked, so tokens that
-        close no key cost nothing. None when the grammar has no fixed keys."""
-        if not self.fixed_keys:
-            return None
+    def _state_at(self, state: State, data: bytes) -> Callable[[int], State | None]:
+        """The automaton state before ``data[index]`` (``data`` read from ``state``; None once a
+        byte is refused), for indices asked in increasing order: the automaton is followed only
+        as far as the scanner asks, so a token it asks nothing about costs nothing."""
         runtime = self.runtime
         reached = [state, 0]  # the state before data[reached[1]]
 
-        def closes_fixed_key(index: int) -> bool:
+        def state_at(index: int) -> State | None:
             current, position = reached
             while position < index and current is not None:
                 current = runtime.advance(current, data[position])
                 position += 1
             reached[0], reached[1] = current, position
-            return current is not None and self._closes_fixed_key(current)
+            return current
 
-        return closes_fixed_key
+        return state_at
 
     def _opens_unique_array(self, state: State) -> bool:
         """Whether a ``[`` read in ``state`` opens a unique array: some frame of a unique-array
@@ -620,8 +601,10 @@ class KeyChecker:
         """The scanner after ``data`` (the automaton goes from ``before`` to ``after`` on it),
         or None where ``data`` repeats a key or an item, or leads to a key or item position with
         no fresh one left."""
-        openings = self.unique_openings(before, data)
-        scanner = advance(keys, data, openings, self.fixed_key_test(before, data))
+        state_at = self._state_at(before, data)
+        opens_unique_array = _asking(state_at, self._opens_unique_array, self.unique_arrays)
+        closes_fixed_key = _asking(state_at, self._closes_fixed_key, self.fixed_keys)
+        scanner = advance(keys, data, opens_unique_array, closes_fixed_key)
         if scanner is None or not needs_search(scanner):
             return scanner
         return scanner if self.viable(after, scanner) else None
@@ -784,6 +767,16 @@ class _Closers:
         groups = [*((("raw", p), ids) for p, ids in self.raw.items()),
                   *((("full", p), ids) for p, ids in self.full.items()), *self.escaped]  # fmt: skip
         return _decoded_refusals(groups, raw, written)
+
+
+def _asking(
+    state_at: Callable[[int], State | None], test: Callable[[State], bool], rules: frozenset[str]
+) -> Callable[[int], bool] | None:
+    """``test`` of the automaton state at an index of the bytes being scanned (False once they
+    are refused), or None where the grammar lists no ``rules`` for the test to find."""
+    if not rules:
+        return None
+    return lambda index: (state := state_at(index)) is not None and test(state)
 
 
 def _decoded_body(raw: bytes) -> str | None:
