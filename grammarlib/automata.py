@@ -513,6 +513,12 @@ class _RefsAmong(Mapping[str, frozenset[str]]):
         return sum(1 for _ in self)
 
 
+# Normalised rules reference no rule that derives the empty string (only the start rule may,
+# and nothing references it then): FOLLOW sets need no fixed point over the whole grammar
+# (tens of ms on large schemas) before the first mask.
+_NO_NULLABLE_REFS: frozenset[str] = frozenset()
+
+
 class _FollowSets:
     """FOLLOW sets (byte bitmasks) of the rules of a context-free grammar over regular bodies:
     FOLLOW(X) holds FIRST of what comes after each reference to X, and FOLLOW(A) where that can
@@ -523,10 +529,6 @@ class _FollowSets:
 
     def __init__(self, rules: Mapping[str, Expr]):
         self.rules = rules
-        # Normalised rules reference no rule that derives the empty string (only the start
-        # rule may, and nothing references it then), so no reference is nullable: no fixed
-        # point over the whole grammar (tens of ms on large schemas) before the first mask.
-        self.null: frozenset[str] = frozenset()
         self._first_memo: dict[int, int] = {}
         self._rule_first: dict[str, int] = {}
         self._users: dict[str, list[str]] | None = None
@@ -600,7 +602,7 @@ class _FollowSets:
         if kind is Seq:
             for item in expr.items:  # type: ignore[union-attr]
                 value |= self._first(item)
-                if not nullable(item, self.null):
+                if not nullable(item, _NO_NULLABLE_REFS):
                     break
         elif kind is Alt:
             for item in expr.items:  # type: ignore[union-attr]
@@ -612,13 +614,7 @@ class _FollowSets:
 
     def _visit(self, body: Expr, owner: str) -> None:
         """Record what follows each reference in ``owner``'s ``body``."""
-        direct, inherits, seen, null, first = (
-            self._direct,
-            self._inherits,
-            self._seen,
-            self.null,
-            self._first,
-        )
+        direct, inherits, seen, first = self._direct, self._inherits, self._seen, self._first
         work = [(body, 0, True)]
         while work:
             node, after, may_end = work.pop()
@@ -638,7 +634,7 @@ class _FollowSets:
             if kind is Seq:
                 for item in reversed(node.items):  # type: ignore[union-attr]
                     work.append((item, after, may_end))
-                    if nullable(item, null):
+                    if nullable(item, _NO_NULLABLE_REFS):
                         after |= first(item)
                     else:
                         after, may_end = first(item), False

@@ -167,21 +167,17 @@ class Grammar:
             return True
         if not isinstance(other, Grammar) or hash(self) != hash(other):
             return False
-        options = (self._start, self._distinct_keys, self._unique_arrays, self._fixed_keys)
-        same_options = options == (
-            other._start,
-            other._distinct_keys,
-            other._unique_arrays,
-            other._fixed_keys,
-        )
-        return same_options and self._rules == other._rules
+        return self._options() == other._options() and self._rules == other._rules
 
     def __hash__(self) -> int:
         if self._hash is None:
             bodies = frozenset(self._rules.items())  # the nodes' hashes are cached
-            options = (self._start, self._distinct_keys, self._unique_arrays, self._fixed_keys)
-            self._hash = hash((options, bodies))
+            self._hash = hash((self._options(), bodies))
         return self._hash
+
+    def _options(self) -> tuple:
+        """What besides the rules makes two grammars different (equality and hash)."""
+        return (self._start, self._distinct_keys, self._unique_arrays, self._fixed_keys)
 
     def __repr__(self) -> str:
         return f"<Grammar start={self._start!r} rules={len(self._rules)}>"
