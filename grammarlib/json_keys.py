@@ -29,7 +29,9 @@ most once per object (in schema order, or once each in any order) and its extra 
 named one, so it lists the rules of named keys as ``fixed_keys``; the caller tells the scanner
 which closing quotes only such rules read (:meth:`KeyChecker.allows` asks the automaton), and
 the scanner neither checks nor keeps those keys. An object with named keys only then has no
-keys to check, and its masks need no filtering.
+keys to check, and its masks need no filtering, unless the vocabulary has tokens that can close
+two keys of one object by themselves (:func:`may_repeat_by_itself`; none of the real
+vocabularies we test with has one).
 """
 
 from __future__ import annotations
@@ -59,6 +61,7 @@ _QUOTE, _BACKSLASH, _OPEN_BRACKET = 0x22, 0x5C, 0x5B
 _SCALAR_START = frozenset(b"-0123456789tfn")  # how a number or literal item begins
 _SCALAR_BYTES = frozenset(b"0123456789+-.eEtruefalsn")  # ... and what it is made of
 _SCALAR_MASK = sum(1 << b for b in _SCALAR_BYTES)
+_BLANKS = frozenset(b" \t\n\r")
 
 
 def advance(
@@ -146,9 +149,56 @@ def decode_key(raw: bytes) -> str:
 
 
 def may_refuse(keys: Keys) -> bool:
-    """Whether a token can be refused for its keys here: some open object has keys (a token
-    may close objects and start a key of an outer one)."""
+    """Whether a token can be refused for its keys here by a key written before it: some open
+    object has keys (a token may close objects and start a key of an outer one). A token can
+    also repeat a key by itself (:func:`may_repeat_by_itself`)."""
     return any(entry is not None and entry[0] for entry in keys[3])
+
+
+def may_repeat_by_itself(data: bytes) -> bool:
+    """Whether the token ``data`` can close two keys of one object in a JSON text, from some
+    scanner position (then it may repeat a key where no object has keys yet: ``":{"a":1,"a"``).
+    Conservative: the keys are not compared."""
+    if data.count(_QUOTE) < 3:  # a key finished and a whole one, at least
+        return False
+    for mode, escaped, expecting in (
+        (OUTSIDE, False, True), (OUTSIDE, False, False), (KEY, False, False),
+        (KEY, True, False), (VALUE, False, False), (VALUE, True, False),
+    ):  # fmt: skip
+        # per open level, innermost last: [expecting a key (None: an array), keys closed]
+        levels: list[list] = [[expecting, 0]]
+        after_key = False  # a key has just closed: a colon must come next
+        for byte in data:
+            level = levels[-1]
+            if after_key and byte not in _BLANKS:
+                if byte != 0x3A:
+                    break  # not JSON: the token cannot be read from this position
+                after_key = False
+            if mode == OUTSIDE:
+                if byte == _QUOTE:
+                    mode, escaped = (KEY if level[0] else VALUE), False
+                elif byte in (0x7B, 0x5B):
+                    levels.append([True if byte == 0x7B else None, 0])
+                elif byte in (0x7D, 0x5D):
+                    levels.pop()
+                    if not levels:  # the level around the start, which has no keys either
+                        levels.append([False, 0])
+                elif byte == 0x2C and level[0] is not None:
+                    level[0] = True
+                elif byte == 0x3A and level[0] is not None:
+                    level[0] = False
+            elif escaped:
+                escaped = False
+            elif byte == _BACKSLASH:
+                escaped = True
+            elif byte == _QUOTE:
+                if mode == KEY:
+                    level[0], after_key = False, True
+                    level[1] += 1
+                    if level[1] >= 2:
+                        return True
+                mode = OUTSIDE
+    return False
 
 
 # -- keys that can only end as a written one ---------------------------------------------------
@@ -298,6 +348,10 @@ class VocabularyTables:
         # how each marked token meets the keys, per scanner shape (see KeyChecker): filled as
         # tokens are met, shared by every grammar compiled for the vocabulary
         self.relevance: dict[tuple, Relevance] = {}
+        # the tokens that may repeat a key by themselves (few or none in real vocabularies)
+        self.self_repeating = np.asarray(
+            [i for i in marked if may_repeat_by_itself(token_bytes[i])], dtype=np.int64
+        )
 
     def ids_with_bytes(self, data: bytes) -> tuple[int, ...]:
         """The ids of the tokens whose bytes are ``data`` (usually one; SentencePiece byte
@@ -570,6 +624,12 @@ class KeyChecker:
 
     # -- masks --
 
+    def may_refuse(self, keys: Keys) -> bool:
+        """Whether a token may be refused for the keys or items it writes after ``keys``.
+        With unique arrays, always: one token can write two equal items (``","","`` after
+        ``["``); the same goes for keys where the vocabulary has tokens that close two."""
+        return bool(self.unique_arrays or self.vocabulary.self_repeating.size) or may_refuse(keys)
+
     def filter(self, words: np.ndarray, state: State, keys: Keys) -> np.ndarray:
         """``words`` (the packed mask of ``state``) without the tokens the keys refuse (a copy
         when anything changes; callers only read it). Memoised by state and keys: inside an
@@ -587,6 +647,11 @@ class KeyChecker:
     def _filter(self, words: np.ndarray, state: State, keys: Keys) -> np.ndarray:
         if self.unique_arrays and _at_scalar_item(keys):
             return self._filter_all(words, state, keys)
+        if not self.unique_arrays and not may_refuse(keys):  # no key written before: only
+            candidates = self.vocabulary.self_repeating  # a token can repeat one, by itself
+            allowed = words.view(np.uint32)[candidates >> 5] >> (candidates & 31).astype(np.uint32)
+            tokens = candidates[(allowed & 1).astype(bool)].tolist()
+            return _without(words, [t for t in tokens if not self._allows(state, keys, t)])
         closers, others = self._relevant_tokens(words, state, keys)
         refused = closers.refused(keys[2], keys[3][-1][0]) if closers else []
         extra = list(others)
@@ -711,14 +776,22 @@ class _Closers:
     close, indexed so that the tokens refused by the written keys are found by looking the
     keys up (a handful) rather than by decoding every closed key (thousands after a quote)."""
 
-    __slots__ = ("escaped", "full", "raw")
+    __slots__ = ("escaped", "full", "full_text", "odd", "raw", "raw_text")
 
     def __init__(self) -> None:
         # tokens that finish the key being written with these bytes (no escape in them)
         self.raw: dict[bytes, list[int]] = {}
         # tokens that hold a whole key with these bytes (no escape in them)
         self.full: dict[bytes, list[int]] = {}
-        # the others (an escape in what they close): decoded one by one
+        # with an escape: tokens that finish the key with bytes spelling this text, and tokens
+        # that hold a whole key spelling this text (decoded once, here)
+        self.raw_text: dict[str, list[int]] = {}
+        self.full_text: dict[str, list[int]] = {}
+        # of those with an escape, the ones whose bytes do not decode alone or start with a low
+        # surrogate (it pairs with a high one before it): decoded with the key's bytes each time
+        self.odd: list[tuple[tuple[str, bytes], list[int]]] = []
+        # all those with an escape, by bytes (decoded one by one where the key's bytes so far
+        # stop inside an escape or a character)
         self.escaped: list[tuple[tuple[str, bytes], list[int]]] = []
 
     @classmethod
@@ -726,10 +799,15 @@ class _Closers:
         out = cls()
         for closed, ids in closers.items():
             how, part = closed
-            if b"\\" in part:
-                out.escaped.append((closed, ids))
-            else:
+            if b"\\" not in part:
                 (out.raw if how == "raw" else out.full)[part] = ids
+                continue
+            out.escaped.append((closed, ids))
+            text = _decoded_body(part)
+            if text is None or (how == "raw" and text and _is_low_surrogate(text[0])):
+                out.odd.append((closed, ids))
+            else:
+                (out.raw_text if how == "raw" else out.full_text).setdefault(text, []).extend(ids)
         return out
 
     def __bool__(self) -> bool:
@@ -738,7 +816,8 @@ class _Closers:
     def refused(self, raw: bytes, written: frozenset) -> list[int]:
         """The tokens that close a key in ``written`` (``raw``: the bytes of the key being
         written so far). Without escapes, bytes spell one key: a key's UTF-8 bytes find its
-        tokens; bytes that are not UTF-8 never spell a key that encodes."""
+        tokens; bytes that are not UTF-8 never spell a key that encodes. A token with an escape
+        finishes the key with the text it spells, when ``raw`` stops between two characters."""
         out: list[int] = []
         strings = _strings(written)
         spelled = []
@@ -747,21 +826,28 @@ class _Closers:
                 spelled.append(key.encode("utf-8"))
             except UnicodeEncodeError:  # (a lone surrogate, from an escape): decode them all
                 return self._refused_by_decoding(raw, written)
-        if b"\\" in raw:
-            # a whole string body so far: a token's plain bytes only append to what it spells
-            prefix = _decoded_body(raw)
-            if prefix is None:
-                return self._refused_by_decoding(raw, written)
-            for key, data in zip(strings, spelled, strict=True):
-                out.extend(self.full.get(data, ()))
+        escaped = b"\\" in raw
+        # what the key so far spells, where it stops between two characters (not inside an
+        # escape or a UTF-8 sequence): then a token with an escape appends the text it spells
+        # (tokens whose text starts with a low surrogate, which pairs with a high one before
+        # it, are among the odd ones)
+        prefix = _decoded_body(raw) if escaped or self.raw_text else None
+        if escaped and prefix is None:
+            return self._refused_by_decoding(raw, written)
+        for key, data in zip(strings, spelled, strict=True):
+            out.extend(self.full.get(data, ()))
+            out.extend(self.full_text.get(key, ()))
+            if escaped:  # a token's plain bytes only append to what the body spells
                 if key.startswith(prefix):
                     out.extend(self.raw.get(key[len(prefix) :].encode("utf-8"), ()))
-            return out + _decoded_refusals(self.escaped, raw, written)
-        for data in spelled:
-            out.extend(self.full.get(data, ()))
-            if data.startswith(raw):
+            elif data.startswith(raw):
                 out.extend(self.raw.get(data[len(raw) :], ()))
-        return out + _decoded_refusals(self.escaped, raw, written)
+            if prefix is not None and key.startswith(prefix):
+                out.extend(self.raw_text.get(key[len(prefix) :], ()))
+        if prefix is None and self.raw_text:  # (the key so far stops inside a UTF-8 sequence)
+            undecided = [g for g in self.escaped if g[0][0] == "raw" or g in self.odd]
+            return out + _decoded_refusals(undecided, raw, written)
+        return out + _decoded_refusals(self.odd, raw, written)
 
     def _refused_by_decoding(self, raw: bytes, written: frozenset) -> list[int]:
         groups = [*((("raw", p), ids) for p, ids in self.raw.items()),
@@ -777,6 +863,10 @@ def _asking(
     if not rules:
         return None
     return lambda index: (state := state_at(index)) is not None and test(state)
+
+
+def _is_low_surrogate(c: str) -> bool:
+    return "\udc00" <= c <= "\udfff"
 
 
 def _decoded_body(raw: bytes) -> str | None:
@@ -833,26 +923,32 @@ def _relevance(
     ``(closed, other, at_key)``. ``closed``: the key of the innermost object it closes, as
     ``("raw", bytes)`` (the bytes finish the key being written) or ``("full", bytes)`` (the
     whole key is in the token); ``other``: it meets keys in a way the caller must check in
-    full (two keys, a key after leaving the innermost object); ``at_key``: it ends at a key
-    position or inside a key it started, in an open object. A token that stays inside the key
-    being written is ``(None, False, False)``: it can only matter where the keys are finitely
-    many, which the caller handles. With ``unique_arrays``, any ``[`` may open an array whose
-    items are scanned like keys, so a string after one is met in full."""
+    full (two keys closed in one object, a key after leaving the innermost object, a key closed
+    in an object the token opens); ``at_key``: it ends at a key position of the innermost object
+    or inside a key it started there (after closing at most one). A key started in an object
+    the token opens meets no written key. A token that stays inside the key being written is
+    ``(None, False, False)``: it can only matter where the keys are finitely many, which the
+    caller handles. With ``unique_arrays``, any ``[`` may open an array whose items are
+    scanned like keys, so a string after one is met in full."""
     mode, escaped, _, stack = keys
     depth = len(stack)
     expecting = [None if e is None else e[1] for e in stack]
     closed: tuple[str, bytes] | None = None
     key_start: int | None = None
     moved = False  # left the innermost object (a later key at this depth is another object's)
+    nested = False  # the key being read is one of an object this token opened
     for i, byte in enumerate(data):
         if mode == OUTSIDE:
             if unique_arrays and expecting and expecting[-1] and byte in _SCALAR_START:
                 return None, True, False  # a number or literal item: checked in full
             if byte == _QUOTE:
                 if expecting and expecting[-1]:
-                    if closed is not None or moved or len(expecting) != depth:
+                    if moved:
                         return None, True, False
-                    mode, escaped, key_start = KEY, False, i + 1
+                    nested = len(expecting) > depth
+                    mode, escaped = KEY, False
+                    if not nested:
+                        key_start = i + 1
                 else:
                     mode, escaped = VALUE, False
             elif byte in (0x7B, 0x5B):
@@ -872,7 +968,7 @@ def _relevance(
             escaped = True
         elif byte == _QUOTE:
             if mode == KEY:
-                if closed is not None:
+                if closed is not None or nested:
                     return None, True, False
                 closed = ("raw", data[:i]) if key_start is None else ("full", data[key_start:i])
                 expecting[-1] = False

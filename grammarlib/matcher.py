@@ -384,9 +384,8 @@ def _fill_row(
 
 
 def _may_refuse(compiled: CompiledGrammar, keys: json_keys.Keys) -> bool:
-    """Whether a token can be refused for the keys or items it writes. With unique arrays,
-    always: one token can write two equal items (``","","`` after ``["``)."""
-    return bool(compiled.grammar.unique_arrays) or json_keys.may_refuse(keys)
+    """Whether a token can be refused for the keys or items it writes."""
+    return _key_checker(compiled).may_refuse(keys)
 
 
 def _without_repeated_keys(

@@ -230,6 +230,13 @@ def test_masks_exclude_exactly_the_repeated_keys(vocab: str) -> None:
         (infinite, '{"\\u00e9a":1,"\\u00e9ab":2,"\\u00e9a'),  # an escape in the key being written
         (infinite, '{"\\u00e9x":1,"\\u00e9'),
         (infinite, '{"\\u00e9x":1,"\\u00'),  # ... stopping inside one
+        # tokens with an escape that close a key: \"" spells '"' then closes, \\" spells '\\'
+        (infinite, '{"a\\"":1,"a'),
+        (infinite, '{"x\\\\":1,"x'),
+        (infinite, '{"\\"":1,"\\\\":2,'),
+        (infinite, '{"\\u00e9\\"":1,"\\u00e9'),  # ... after a key so far with an escape
+        (infinite, '{"\\ud83d\\ude00\\"":1,"\\ud83d\\ude00'),  # ... after a surrogate pair
+        (infinite, '{"\\ud83d\\ude00":1,"\\ud83d'),  # ... after half of one
         (finite, '{"a":1,"ab":2,"'),
         (finite, '{"a":1,"ab":2,"b":3'),
         (finite, '{"a":1,"ab":2,"b":3,"dé":4'),
@@ -240,6 +247,26 @@ def test_masks_exclude_exactly_the_repeated_keys(vocab: str) -> None:
     # tokens refused only because they repeat a key ('"' after "a", '":' after "name", ...)
     # or lead to a key position with no fresh key left (',' after the fourth key)
     assert checked > 10000 and repeats >= 5
+    # tokens that close a key and go on: into a value they open ('":{"', '":[{"'), or to the
+    # next key ('":"","'), which can lead where no fresh key is left
+    values = {"type": ["object", "array", "string", "integer"], "maxItems": 1}
+    open_values = {"type": "object", "additionalProperties": values}
+    four_keys = {**open_values, "propertyNames": {"enum": ["a", "ab", "b", "dé"]}}
+    going_on = [
+        (open_values, '{"a":{},"ab":"x","a'),
+        (open_values, '{"a":{},"ab":"x","ab'),
+        (four_keys, '{"a":1,"ab":2,"b'),
+        (four_keys, '{"a":1,"ab":2,"dé":3,"b'),
+        (four_keys, '{"a":1,"dé":3,"a'),
+    ]
+    checked, repeats = check_prefixes(info, going_on, marked_tokens(info, b'",'), random.Random(2))
+    assert checked > 10000 and repeats >= 5
+    # whole keys with an escape in one token (' "\\""' spells '"'), which need a blank before them
+    spaced = [(infinite, '{"\\"": 1, "\\\\": 2,'), (infinite, '{"\\"": 1,')]
+    marked = marked_tokens(info, b'",')
+    rng = random.Random(1)
+    checked, repeats = check_prefixes(info, spaced, marked, rng, 500, whitespace="dumps")
+    assert checked > 1000 and repeats >= (2 if vocab == "llama-bpe" else 0)
 
 
 @pytest.mark.slow
@@ -291,6 +318,45 @@ def test_masks_equal_brute_force_on_random_walks() -> None:
     marked = marked_tokens(info, b'",')
     states, keyed = check_random_walks(compiled, marked, b'",{:', random.Random(1), walks=6)
     assert states >= 60 and keyed >= 20
+
+
+# Tokens no real vocabulary has, which meet several keys at once: two keys of one object, a key
+# of an object they open, a key after leaving the innermost object, escapes in closed keys.
+MANY_KEY_TOKENS = [
+    '":1,"a":', '":1,"a', '":{"a":1,"a"', '":{"a":1,"b"', '":{"a', '":[{"a":', '{"a":',
+    '{"a":1,"a"', '"a","a"', '"a","b"', '1,"a"', ',"a":{"a":', '":"","b', '":"x","a"', '"},"a"',
+    '}],"a', '\\"":{"', '\\u0061":', '"\\u0061","', 'a","', '","', '":',
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("order", ["schema", "any"])
+def test_tokens_meeting_several_keys_are_exact(order: str) -> None:
+    """Every token of a vocabulary of single bytes and of tokens that meet several keys at once
+    is allowed exactly when accepting it succeeds, after prefixes in nested objects and arrays
+    with named, extra and finitely many keys, and in arrays of distinct items."""
+    singles = [bytes([b]) for b in range(0x20, 0x7F)]
+    tokens = [*singles, *(t.encode() for t in MANY_KEY_TOKENS), b""]
+    info = gl.TokenizerInfo.from_vocab(tokens, stop_token_ids=[len(tokens) - 1])
+    values = {"type": ["object", "array", "string", "integer"], "maxItems": 2}
+    open_values = {"type": "object", "additionalProperties": values}
+    three_keys = {**open_values, "propertyNames": {"enum": ["a", "ab", "b"]}}
+    named = {"type": "object", "properties": {"a": values, "b": values}, "required": ["a"]}
+    unique = {"type": "array", "items": {"type": "string"}, "uniqueItems": True}
+    nested = {"type": "object", "additionalProperties": unique}
+    prefixes = ["{", '{"', '{"a', '{"a":1,"', '{"a":1,"b', '{"a":{},"ab":"x","', '{"b":[{}],"a',
+                '{"a":1,"b":', '{"a":{},"b":[']  # fmt: skip
+    cases = [(schema, prefix) for schema in (open_values, three_keys, named) for prefix in prefixes]
+    cases += [(unique, '["a",'), (unique, "["), (nested, '{"a":["a"],"b":['), (nested, '{"a')]
+    cases += [(three_keys, '{"a":1,"b":2,"'), (three_keys, '{"a":1,"ab":2,"b')]
+    valid = []
+    for schema, prefix in cases:
+        grammar = gl.Grammar.from_json_schema(schema, whitespace="compact", property_order=order)
+        if gl.compile(grammar, info).matcher().accept_string(prefix):
+            valid.append((schema, prefix))
+    assert len(valid) >= 20
+    every = list(range(len(tokens)))
+    checked, repeats = check_prefixes(info, valid, every, random.Random(0), 0, property_order=order)
+    assert checked == len(valid) * len(tokens) and repeats >= 10
 
 
 def test_vocabulary_tables_find_tokens_by_bytes() -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Iterable
+from typing import Any
 
 import grammarlib as gl
 from grammarlib import json_keys
@@ -22,14 +23,16 @@ def check_prefixes(
     marked: list[int],
     rng: random.Random,
     sampled: int = 2000,
+    **options: Any,
 ) -> tuple[int, int]:
-    """For each ``(schema, prefix)`` (compact whitespace): every ``marked`` token and ``sampled``
-    others are allowed by the mask after ``prefix`` exactly when accepting them succeeds.
+    """For each ``(schema, prefix)`` (compiled with ``options``; compact whitespace unless
+    told): every ``marked`` token and ``sampled`` others are allowed by the mask after
+    ``prefix`` exactly when accepting them succeeds.
     Returns (tokens checked, tokens refused that the same rules without the checks accept)."""
     bitmask = gl.allocate_token_bitmask(1, info.vocab_size)
     checked = refused_by_the_checks = 0
     for schema, prefix in cases:
-        grammar = gl.Grammar.from_json_schema(schema, whitespace="compact")
+        grammar = gl.Grammar.from_json_schema(schema, **{"whitespace": "compact", **options})
         m = gl.compile(grammar, info).matcher()
         other = gl.compile(gl.Grammar(grammar.rules, grammar.start), info).matcher()
         assert m.accept_string(prefix) and other.accept_string(prefix), prefix
