@@ -290,6 +290,19 @@ def test_escape_policies() -> None:
         gl.Grammar.from_json_schema(schema, escapes="some")
 
 
+@pytest.mark.parametrize("escapes", ["dumps", "any"])
+def test_string_literals_are_the_lowered_characters(escapes: str) -> None:
+    """Keys and string enum values: the plain-text shortcut and the memo give the same IR as
+    lowering the characters one by one (so fingerprints and caches do not change)."""
+    from grammarlib.ir import literal, seq
+    from grammarlib.jsonschema.lexical import char_literal, json_string_literal, lower_chars
+
+    texts = ["name", "a b/c", "x-1_2", "~!@#$%^&*()", "", "é", 'a"b', "a\\b", "t\tab", "\x7f"]
+    for text in texts:
+        lowered = seq(literal('"'), lower_chars(char_literal(text), escapes), literal('"'))
+        assert json_string_literal(text, escapes) == lowered, text
+
+
 def test_extra_keys_never_spell_a_declared_key() -> None:
     schema = {"type": "object", "properties": {"ab": {"type": "integer"}}}
     assert accepts(schema, '{"ab":1,"abc":"x"}')

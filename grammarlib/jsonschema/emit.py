@@ -27,6 +27,7 @@ from .lexical import (
     json_char,
     json_number,
     json_string_except,
+    json_string_literal,
     string_except,
 )
 from .normal_form import (
@@ -255,7 +256,7 @@ class Emitter(NormalForm):
         if isinstance(v, float):
             return literal(json.dumps(v))
         if isinstance(v, str):
-            return seq(literal('"'), self.syntax.lower(char_literal(v)), literal('"'))
+            return json_string_literal(v, self.syntax.escapes)
         if isinstance(v, list):
             items = [self.render(x) for x in v]
             body = seq(*(seq(self.syntax.comma(), x) if i else x for i, x in enumerate(items)))
@@ -625,8 +626,7 @@ class Emitter(NormalForm):
         rule = self.fixed_keys.get(name)
         if rule is None:
             rule = self.fixed_keys[name] = f"key:{len(self.rules)}"
-            spelled = self.syntax.lower(char_literal(name))
-            self.rules[rule] = seq(literal('"'), spelled, literal('"'))
+            self.rules[rule] = json_string_literal(name, self.syntax.escapes)
         return Ref(rule)
 
     def key_in(self, cls: tuple[Any, ...], name: str) -> bool:

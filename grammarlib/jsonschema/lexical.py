@@ -47,6 +47,7 @@ __all__ = [
     "json_char",
     "json_number",
     "json_string_except",
+    "json_string_literal",
     "lower_chars",
     "string_except",
 ]
@@ -192,6 +193,7 @@ def _naturals(lo: int, hi: int | None, max_digits: int | None = None) -> Expr:
     return alt(*parts)
 
 
+@functools.lru_cache(maxsize=256)  # the same bounds recur (no bounds most of all); immutable
 def integer_range(lo: int | None, hi: int | None, max_digits: int | None = None) -> Expr:
     """JSON integers in ``lo..hi`` (``None``: unbounded, or up to ``max_digits`` digits), no
     leading zeros, never ``-0``."""
@@ -385,6 +387,23 @@ def char_literal(text: str) -> Expr:
     return seq(*(char_leaf(((ord(c), ord(c)),)) for c in text))
 
 
+def json_string_literal(text: str, escapes: str = "dumps") -> Expr:
+    """The JSON spellings of the string ``text``, quotes included, with the escape policy
+    ``escapes`` (a property's key, a string ``enum`` value). A text that ``json.dumps`` writes
+    as it is, under ``"dumps"``, is its own bytes; others are memoised (keys recur)."""
+    if escapes == "dumps" and _PLAIN.issuperset(text):
+        return literal(f'"{text}"')
+    return _json_string_literal(text, escapes)
+
+
+_PLAIN = frozenset(chr(c) for c in range(0x20, 0x7F)) - {'"', "\\"}
+
+
+@functools.lru_cache(maxsize=1024)  # (each is a few IR nodes, kept alive: bounded)
+def _json_string_literal(text: str, escapes: str) -> Expr:
+    return seq(literal('"'), lower_chars(char_literal(text), escapes), literal('"'))
+
+
 def string_except(excluded: list[str]) -> Expr:
     """Character level: every string not in ``excluded`` (the complement of their trie)."""
     return _trie_complement(excluded, char_leaf)
@@ -530,6 +549,7 @@ def _with_lookaheads(
     return result
 
 
+@functools.lru_cache(maxsize=16)
 def json_number(max_digits: int | None = None) -> Expr:
     """RFC 8259 numbers; with ``max_digits``, at most that many digits before and after the
     point and at most :data:`EXPONENT_DIGITS` in the exponent."""
