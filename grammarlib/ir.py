@@ -201,16 +201,22 @@ def literal(data: bytes | str) -> Expr:
     """Exactly the given bytes (a ``str`` is UTF-8 encoded)."""
     if isinstance(data, str):
         data = data.encode("utf-8")
-    return seq(*(Bytes(1 << b) for b in data))
+    if len(data) == 1:
+        return _SINGLE_BYTES[data[0]]
+    return Seq(tuple(_SINGLE_BYTES[b] for b in data)) if data else EPSILON
+
+
+_SINGLE_BYTES = tuple(Bytes(1 << b) for b in range(256))
 
 
 def seq(*items: Expr) -> Expr:
     """Concatenation of ``items``, flattened; the empty language absorbs everything."""
     out: list[Expr] = []
     for item in items:
-        if isinstance(item, Seq):
-            out.extend(item.items)
-        elif item == EMPTY or (isinstance(item, Bytes) and item.mask == 0):
+        kind = item.__class__
+        if kind is Seq:
+            out.extend(item.items)  # type: ignore[attr-defined]
+        elif (kind is Alt and not item.items) or (kind is Bytes and not item.mask):  # type: ignore[attr-defined]
             return EMPTY
         else:
             out.append(item)
