@@ -141,6 +141,7 @@ _DEC = byte_range(0x30, 0x39)
 ZERO_FRACTION = optional(literal(".0"))
 
 
+@functools.lru_cache(maxsize=512)
 def _hex_digit(lo: int, hi: int) -> Expr:
     return byte_set(b for v in range(lo, hi + 1) for b in {ord(f"{v:x}"), ord(f"{v:X}")})
 
@@ -149,6 +150,7 @@ def _dec_digit(lo: int, hi: int) -> Expr:
     return byte_range(0x30 + lo, 0x30 + hi)
 
 
+@functools.lru_cache(maxsize=4096)  # \u escapes and numerals recur; the results are immutable
 def _fixed_range(
     lo: int, hi: int, width: int, base: int, digit: Callable[[int, int], Expr]
 ) -> Expr:
