@@ -14,7 +14,8 @@ nothing is downloaded here); ``all`` (the default) takes both. ``--limit N`` kee
 spread evenly over the list sorted by path (every k-th), so that every folder is sampled.
 
 Measured, per schema and engine, in a worker process per engine (one schema at a time, so a
-compile that runs past the limit can be killed):
+compile that runs past the limit can be killed; the engines take turns schema by schema, so a
+machine whose speed drifts during the run moves all of them alike):
 
 * coverage: ``ok``; ``refused`` (grammarlib: a :class:`grammarlib.GrammarlibError`, such as an
   unsupported keyword or a budget; peers: any exception from their compile, or llguidance's
@@ -623,31 +624,35 @@ def run(
         tempfile.TemporaryDirectory(prefix="grammarlib-bench-rw-") as tmp,
         bench_engines.grammarlib_cache_restored(),
     ):
-        for name in engines:
-            if name != "grammarlib" and importlib.util.find_spec(name) is None:
-                result["skipped"][name] = "not installed"
-                say(f"({name} is not installed; pip install -e '.[bench]')")
-                continue
-            worker = _Worker(name, tokenizer_name, Path(tmp), int(memory_limit_gb * 2**30))
-            try:
-                worker.start()
-            except RuntimeError as e:
-                result["skipped"][name] = str(e)
-                say(f"({name} left out: {e})")
-                continue
-            result["engines"].append(name)
-            try:
-                for i, entry in enumerate(readable):
-                    job = {
-                        "seed": _seed(entry["path"], seed),
-                        "tokens": tokens,
-                        "limit_s": time_limit_s,
-                    }
-                    line = _run_schema(worker, entry, job, Path(tmp) / f"cache-{i}", walk_limit_s)
-                    say(f"[{name} {i + 1}/{len(readable)}] {entry['path']}: {line}")
-            finally:
+        workers: list[_Worker] = []
+        try:
+            for name in engines:
+                if name != "grammarlib" and importlib.util.find_spec(name) is None:
+                    result["skipped"][name] = "not installed"
+                    say(f"({name} is not installed; pip install -e '.[bench]')")
+                    continue
+                worker = _Worker(name, tokenizer_name, Path(tmp), int(memory_limit_gb * 2**30))
+                try:
+                    worker.start()
+                except RuntimeError as e:
+                    result["skipped"][name] = str(e)
+                    say(f"({name} left out: {e})")
+                    continue
+                result["engines"].append(name)
+                workers.append(worker)
+            # Schema by schema, each engine in turn (one at a time): a machine that slows down
+            # or speeds up during the run moves every engine's numbers alike.
+            for i, entry in enumerate(readable):
+                job = {"seed": _seed(entry["path"], seed), "tokens": tokens}
+                job["limit_s"] = time_limit_s
+                for worker in workers:
+                    cache_dir = Path(tmp) / f"cache-{worker.engine}-{i}"
+                    line = _run_schema(worker, entry, job, cache_dir, walk_limit_s)
+                    say(f"[{worker.engine} {i + 1}/{len(readable)}] {entry['path']}: {line}")
+        finally:
+            for worker in workers:
                 worker.stop()
-                result["restarts"][name] = worker.restarts
+                result["restarts"][worker.engine] = worker.restarts
     rows = [r for r in ROWS if _engine_of(r) in result["engines"]]
     result["rows"] = rows
     for entry in readable:
