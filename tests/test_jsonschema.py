@@ -303,6 +303,18 @@ def test_string_literals_are_the_lowered_characters(escapes: str) -> None:
         assert json_string_literal(text, escapes) == lowered, text
 
 
+@given(st.lists(st.text(alphabet="abcz_-/ é\"\\\t", max_size=5), min_size=1, max_size=6))
+@settings(max_examples=150, deadline=None)
+def test_extra_key_strings_are_the_lowered_complement(keys: list[str]) -> None:
+    """The strings of the "any other key" rule (built at the byte level, with a shortcut for
+    plain keys) are exactly the lowered character-level complement of the keys."""
+    from grammarlib.jsonschema.lexical import json_string_except, lower_chars, string_except
+
+    for escapes in ("dumps", "any"):
+        lowered = lower_chars(string_except(keys), escapes)
+        assert json_string_except(keys, escapes) == lowered, (keys, escapes)
+
+
 def test_extra_keys_never_spell_a_declared_key() -> None:
     schema = {"type": "object", "properties": {"ab": {"type": "integer"}}}
     assert accepts(schema, '{"ab":1,"abc":"x"}')

@@ -17,6 +17,7 @@ from ..ir import (
     EMPTY,
     EPSILON,
     Alt,
+    Bytes,
     Expr,
     Repeat,
     Seq,
@@ -399,6 +400,8 @@ def json_string_literal(text: str, escapes: str = "dumps") -> Expr:
 
 
 _PLAIN = frozenset(chr(c) for c in range(0x20, 0x7F)) - {'"', "\\"}
+_PLAIN_RANGES: CharSet = ((0x20, 0x21), (0x23, 0x5B), (0x5D, 0x7E))  # the same, as ranges
+_PLAIN_MASK = sum(1 << ord(c) for c in _PLAIN)
 
 
 @functools.lru_cache(maxsize=1024)  # (each is a few IR nodes, kept alive: bounded)
@@ -419,14 +422,34 @@ def json_string_except(excluded: list[str], escapes: str = "dumps") -> Expr:
     known = _EXCEPT_CACHE.get(key)
     if known is not None:
         return known
-    result = _trie_complement(key[0], lambda chars: lower_chars(char_leaf(chars), escapes))
+    other = None
+    if escapes == "dumps" and all(_PLAIN.issuperset(word) for word in key[0]):
+        # Plain keys: a plain character has one spelling, its byte, so "any character but these
+        # plain ones" is the other plain bytes beside the spellings of every character that is
+        # not plain (the same at every trie node), and no character set is encoded per node.
+        not_plain = json_char(difference(ALL_CHARS, _PLAIN_RANGES), escapes)
+
+        def other(kids: list[str]) -> Expr:
+            return alt(Bytes(_PLAIN_MASK & ~sum(1 << ord(c) for c in kids)), not_plain)
+
+    one = functools.partial(_lowered_char, escapes=escapes)
+    result = _trie_complement(key[0], one, other)
     _remember(_EXCEPT_CACHE, key, result, _MAX_EXCEPT)
     return result
 
 
-def _trie_complement(excluded: Iterable[str], one: Callable[[CharSet], Expr]) -> Expr:
+def _lowered_char(chars: CharSet, escapes: str) -> Expr:
+    return lower_chars(char_leaf(chars), escapes)
+
+
+def _trie_complement(
+    excluded: Iterable[str],
+    one: Callable[[CharSet], Expr],
+    other: Callable[[list[str]], Expr] | None = None,
+) -> Expr:
     """Every string not in ``excluded``, each character written by ``one`` (one character of a
-    set: ``char_leaf``, or its JSON-escaped bytes)."""
+    set: ``char_leaf``, or its JSON-escaped bytes); ``other(kids)``, where given, writes one
+    character not in ``kids`` (else ``one`` of their complement)."""
     trie: dict[str, Any] = {}
     for word in excluded:
         node = trie
@@ -437,9 +460,12 @@ def _trie_complement(excluded: Iterable[str], one: Callable[[CharSet], Expr]) ->
 
     def walk(node: dict[str, Any]) -> Expr:
         kids = sorted(c for c in node if c)
-        others = difference(ALL_CHARS, tuple((ord(c), ord(c)) for c in kids))
+        if other is None:
+            different = one(difference(ALL_CHARS, tuple((ord(c), ord(c)) for c in kids)))
+        else:
+            different = other(kids)
         parts = [] if "" in node else [EPSILON]
-        parts.append(seq(one(others), anything))
+        parts.append(seq(different, anything))
         parts.extend(seq(one(((ord(c), ord(c)),)), walk(node[c])) for c in kids)
         return alt(*parts)
 
