@@ -303,7 +303,7 @@ def test_string_literals_are_the_lowered_characters(escapes: str) -> None:
         assert json_string_literal(text, escapes) == lowered, text
 
 
-@given(st.lists(st.text(alphabet="abcz_-/ é\"\\\t", max_size=5), min_size=1, max_size=6))
+@given(st.lists(st.text(alphabet='abcz_-/ é"\\\t', max_size=5), min_size=1, max_size=6))
 @settings(max_examples=150, deadline=None)
 def test_extra_key_strings_are_the_lowered_complement(keys: list[str]) -> None:
     """The strings of the "any other key" rule (built at the byte level, with a shortcut for
