@@ -428,9 +428,13 @@ def json_string_except(excluded: list[str], escapes: str = "dumps") -> Expr:
         # plain ones" is the other plain bytes beside the spellings of every character that is
         # not plain (the same at every trie node), and no character set is encoded per node.
         not_plain = json_char(difference(ALL_CHARS, _PLAIN_RANGES), escapes)
+        # alt() would merge the byte sets and flatten the rest again at every node
+        assert isinstance(not_plain, Alt) and isinstance(not_plain.items[0], Bytes)
+        first, *rest = not_plain.items
 
         def other(kids: list[str]) -> Expr:
-            return alt(Bytes(_PLAIN_MASK & ~sum(1 << ord(c) for c in kids)), not_plain)
+            mask = _PLAIN_MASK & ~sum(1 << ord(c) for c in kids)
+            return Alt((Bytes(mask | first.mask), *rest))
 
     one = functools.partial(_lowered_char, escapes=escapes)
     result = _trie_complement(key[0], one, other)
