@@ -643,8 +643,11 @@ def run(
             # Schema by schema, each engine in turn (one at a time): a machine that slows down
             # or speeds up during the run moves every engine's numbers alike.
             for i, entry in enumerate(readable):
-                job = {"seed": _seed(entry["path"], seed), "tokens": tokens}
-                job["limit_s"] = time_limit_s
+                job = {
+                    "seed": _seed(entry["path"], seed),
+                    "tokens": tokens,
+                    "limit_s": time_limit_s,
+                }
                 for worker in workers:
                     cache_dir = Path(tmp) / f"cache-{worker.engine}-{i}"
                     line = _run_schema(worker, entry, job, cache_dir, walk_limit_s)

@@ -399,8 +399,9 @@ def json_string_literal(text: str, escapes: str = "dumps") -> Expr:
     return _json_string_literal(text, escapes)
 
 
-_PLAIN = frozenset(chr(c) for c in range(0x20, 0x7F)) - {'"', "\\"}
-_PLAIN_RANGES: CharSet = ((0x20, 0x21), (0x23, 0x5B), (0x5D, 0x7E))  # the same, as ranges
+# the characters json.dumps writes as they are: printable ASCII but the quote and the backslash
+_PLAIN_RANGES: CharSet = difference(((0x20, 0x7E),), ((0x22, 0x22), (0x5C, 0x5C)))
+_PLAIN = frozenset(chr(c) for lo, hi in _PLAIN_RANGES for c in range(lo, hi + 1))
 _PLAIN_MASK = sum(1 << ord(c) for c in _PLAIN)
 
 
